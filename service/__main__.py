@@ -1,0 +1,44 @@
+"""``python -m service`` runs the verifier; ``python -m service openapi`` prints its OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import uvicorn
+
+from service.app import create_app
+from service.errors import ConfigurationError
+from service.settings import load_settings
+
+__all__ = ["main", "openapi_document"]
+
+
+def openapi_document() -> str:
+    """The OpenAPI document generated from the app, as checked in under ``openapi/``."""
+    settings = load_settings({}, keyring_json=None, keyring_path="var/openapi-keyring.json")
+    app = create_app(settings)
+    return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="siop-verifier", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "openapi"])
+    args = parser.parse_args(argv)
+    if args.command == "openapi":
+        sys.stdout.write(openapi_document())
+        return 0
+    try:
+        settings = load_settings()
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        sys.stderr.write(f"configuration error: {exc.reason}: {exc.description}\n")
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

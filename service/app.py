@@ -1,0 +1,195 @@
+"""The composition root: settings in, a wired Litestar app out. Nothing else builds objects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from service.clock import Clock, SystemClock
+from service.did import LocalDidResolver, did_key_from_jwk, resolve_did_key
+from service.did.resolve import DidResolver
+from service.errors import ConfigurationError
+from service.http.auth import ApiKeyGuard
+from service.http.backend_routes import DefinitionController, PresentationController, PublicController
+from service.http.errors import exception_handlers
+from service.http.wallet_routes import WalletController
+from service.keys import Keyring, dump_keyring, generate_keyring, load_keyring
+from service.logging import configure_logging
+from service.outbound import OutboundPolicy, make_client
+from service.presentation_exchange import load_definitions
+from service.replay import MemoryReplayGuard, ReplayGuard
+from service.request_object import ClientIdentity, build_client_metadata, subject_syntax_types
+from service.response import ResponseLimits
+from service.settings import Settings
+from service.trust import load_trust_file
+from service.verification import VerificationPolicy
+from service.verifier import Verifier, VerifierConfig, WebhookTargets
+from service.webhook import HttpWebhookSender, MemoryOutbox, Outbox
+
+__all__ = ["create_app", "load_or_create_keyring"]
+
+_HOLDER_DID_METHODS = ("key", "jwk")
+_API_VERSION = "0.1.0"
+
+
+def load_or_create_keyring(settings: Settings) -> Keyring:
+    """Load the keyring; in development, generate and save one when the file is absent."""
+    if settings.keyring_json:
+        return load_keyring(settings.keyring_json)
+    path = Path(settings.keyring_path)
+    if path.exists():
+        return load_keyring(path.read_bytes())
+    if not settings.development:
+        raise ConfigurationError("config.keyring", f"No keyring at {path} (generation is for development only)")
+    keyring = generate_keyring()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(dump_keyring(keyring))
+    return keyring
+
+
+def _client_identity(settings: Settings, keyring: Keyring) -> ClientIdentity:
+    if settings.client_id_scheme == "redirect_uri":
+        return ClientIdentity(scheme="redirect_uri", client_id="", private_key=None)
+    if settings.client_id_scheme == "x509_san_dns":
+        return _x509_identity(settings)
+    signing = keyring.active_signing
+    did = did_key_from_jwk(signing.public)
+    kid = resolve_did_key(did).verification_methods[0].id
+    return ClientIdentity(scheme="did", client_id=did, private_key=signing.private_key, kid=kid)
+
+
+def _x509_identity(settings: Settings) -> ClientIdentity:
+    if not settings.x509_chain_file or not settings.x509_key_file:
+        raise ConfigurationError("config.x509", "x509_san_dns needs x509_chain_file and x509_key_file")
+    chain = x509.load_pem_x509_certificates(Path(settings.x509_chain_file).read_bytes())
+    key = serialization.load_pem_private_key(Path(settings.x509_key_file).read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | Ed25519PrivateKey):
+        raise ConfigurationError("config.x509", "The x509 key must be an EC or Ed25519 key")
+    host = urlsplit(settings.public_url).hostname or ""
+    names = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    if host not in names.get_values_for_type(x509.DNSName):
+        # d20 §5.7: the response_uri host must be a dNSName SAN of the leaf, or wallets refuse us.
+        raise ConfigurationError("config.x509", "The public_url host is not a DNS SAN of the certificate")
+    return ClientIdentity(
+        scheme="x509_san_dns",
+        client_id=host,
+        private_key=key,
+        x5c=tuple(cert.public_bytes(serialization.Encoding.DER) for cert in chain),
+    )
+
+
+def _policy(settings: Settings) -> VerificationPolicy:
+    for alg in (*settings.holder_algs, *settings.issuer_algs):
+        if alg == "none" or alg.startswith("HS"):
+            raise ConfigurationError("config.algorithms", "none and HMAC algorithms can never be allowed")
+    return VerificationPolicy(
+        holder_algs=frozenset(settings.holder_algs),
+        issuer_algs=frozenset(settings.issuer_algs),
+        clock_skew=settings.clock_skew,
+        max_age=settings.id_token_max_age,
+        max_token_bytes=settings.max_token_bytes,
+        max_presentations=settings.max_presentations,
+        max_credentials=settings.max_credentials,
+        subject_methods=frozenset(_HOLDER_DID_METHODS),
+    )
+
+
+def _outbound_policy(settings: Settings) -> OutboundPolicy:
+    # Development may deliver to a receiver on this machine; production needs explicit settings.
+    loopback = frozenset({"127.0.0.1", "::1", "localhost"}) if settings.development else frozenset()
+    return OutboundPolicy(
+        allow_http=settings.outbound_allow_http or settings.development,
+        allow_private=settings.outbound_allow_private,
+        allowed_private_hosts=loopback,
+        read_timeout=settings.webhook_timeout,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    keyring: Keyring | None = None,
+    resolver: DidResolver | None = None,
+    replay_guard: ReplayGuard | None = None,
+    outbox: Outbox | None = None,
+) -> Litestar:
+    """Build the app; every port may be injected (tests), otherwise the embedded defaults are used."""
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    clock = clock or SystemClock()
+    keyring = keyring or load_or_create_keyring(settings)
+    policy = _policy(settings)
+    outbound = _outbound_policy(settings)
+    http_client = make_client(outbound)
+    outbox = outbox or MemoryOutbox(
+        HttpWebhookSender(http_client, outbound, secrets=settings.webhook_secrets),
+        clock=clock,
+        base_delay=settings.webhook_base_delay,
+        max_delay=settings.webhook_max_delay,
+    )
+    verifier = Verifier(
+        config=VerifierConfig(
+            public_url=settings.public_url.rstrip("/"),
+            transaction_ttl=settings.transaction_ttl,
+            webhook_retry_period=settings.webhook_retry_period,
+            policy=policy,
+            client_metadata=build_client_metadata(
+                holder_algs=settings.holder_algs,
+                issuer_algs=settings.issuer_algs,
+                subject_syntax_types=subject_syntax_types(_HOLDER_DID_METHODS),
+            ),
+            response_limits=ResponseLimits(),
+            webhooks=WebhookTargets(
+                default=settings.webhook_url, allow_list=settings.webhook_allow_list, policy=outbound
+            ),
+        ),
+        keyring=keyring,
+        identity=_client_identity(settings, keyring),
+        definitions=load_definitions(Path(settings.definitions_dir)),
+        trust=load_trust_file(Path(settings.trust_file) if settings.trust_file else None),
+        resolver=resolver or LocalDidResolver(methods=frozenset(_HOLDER_DID_METHODS)),
+        replay_guard=replay_guard or MemoryReplayGuard(),
+        outbox=outbox,
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await verifier.outbox.start()
+        try:
+            yield
+        finally:
+            await verifier.outbox.stop()
+            await http_client.aclose()
+
+    guard = ApiKeyGuard(settings.api_keys, allow_loopback=settings.allow_loopback_without_key)
+    backend = Router(path="/", route_handlers=[PresentationController, DefinitionController], guards=[guard])
+    return Litestar(
+        route_handlers=[backend, PublicController, WalletController],
+        dependencies={"verifier": Provide(lambda: verifier, sync_to_thread=False)},
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="SIOP verifier",
+            version=_API_VERSION,
+            description="SIOPv2 + OpenID4VP verifier: presentation requests in, signed verdict webhooks out.",
+            path="/schema",
+            components=Components(
+                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
+        debug=False,
+    )

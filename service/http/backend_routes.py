@@ -1,0 +1,121 @@
+"""Backend face: create presentation requests, list definitions, publish keys, report health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
+
+from service.errors import DependencyUnavailable, NotFound
+from service.http.schemas import (
+    CreatedPresentation,
+    CreatePresentationBody,
+    DefinitionDetail,
+    DefinitionSummary,
+    Health,
+    JsonWebKeySet,
+)
+from service.presentation_exchange import DefinitionEntry
+from service.http.deps import VerifierDep
+from service.verifier import PresentationRequest
+from service.webhook import choose_webhook_url
+
+__all__ = ["DefinitionController", "PresentationController", "PublicController"]
+
+
+def _rfc3339(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _summary(entry: DefinitionEntry) -> DefinitionSummary:
+    return DefinitionSummary(
+        id=entry.definition.id,
+        name=entry.definition.name,
+        purpose=entry.definition.purpose,
+        description=entry.description,
+        digest=entry.digest,
+    )
+
+
+class PresentationController(Controller):
+    """Presentation requests."""
+
+    path = "/v1/presentations"
+    tags = ["presentations"]
+
+    @post(operation_id="CreatePresentation", status_code=201, summary="Create a presentation request")
+    async def create(self, data: JSONBody[CreatePresentationBody], verifier: VerifierDep) -> CreatedPresentation:
+        """Seal a new transaction; give `authorization_request_uri` to the wallet as a link or QR code."""
+        settings = verifier.webhooks
+        webhook_url = choose_webhook_url(
+            data.webhook_url, default=settings.default, allow_list=settings.allow_list, policy=settings.policy
+        )
+        created = verifier.create(
+            PresentationRequest(
+                definition_id=data.definition_id,
+                presentation_definition=data.presentation_definition,
+                webhook_url=webhook_url,
+                correlation_id=data.correlation_id,
+            )
+        )
+        return CreatedPresentation(
+            transaction_id=created.transaction_id,
+            request_uri=created.request_uri,
+            authorization_request_uri=created.authorization_request_uri,
+            client_id=created.client_id,
+            expires_at=_rfc3339(created.expires_at),
+        )
+
+
+class DefinitionController(Controller):
+    """Named presentation definitions from `definitions/`."""
+
+    path = "/v1/definitions"
+    tags = ["definitions"]
+
+    @get(operation_id="ListDefinitions", summary="List named definitions")
+    async def list_definitions(self, verifier: VerifierDep) -> list[DefinitionSummary]:
+        """Every definition loaded at start-up."""
+        return [_summary(entry) for entry in verifier.definitions.list()]
+
+    @get("/{definition_id:str}", operation_id="GetDefinition", summary="Get one named definition")
+    async def get_definition(self, definition_id: FromPath[str], verifier: VerifierDep) -> DefinitionDetail:
+        """One definition with its presentation definition."""
+        entry = verifier.definitions.get(definition_id)
+        if entry is None:
+            raise NotFound("definition.unknown", "No definition has that id")
+        summary = _summary(entry)
+        return DefinitionDetail(
+            id=summary.id,
+            name=summary.name,
+            purpose=summary.purpose,
+            description=summary.description,
+            digest=summary.digest,
+            presentation_definition=dict(entry.definition.raw),
+            trusted_issuers=sorted(entry.trusted_issuers) if entry.trusted_issuers is not None else None,
+        )
+
+
+class PublicController(Controller):
+    """Unauthenticated endpoints: keys and health."""
+
+    path = "/"
+    tags = ["public"]
+
+    @get("/.well-known/jwks.json", operation_id="GetJwks", summary="Verdict and request-object keys")
+    async def jwks(self, verifier: VerifierDep) -> JsonWebKeySet:
+        """Public keys that verify our verdicts (RFC 7517)."""
+        return JsonWebKeySet(keys=verifier.keyring.jwks()["keys"])
+
+    @get("/health/live", operation_id="Liveness", summary="Liveness probe")
+    async def live(self) -> Health:
+        """The process answers."""
+        return Health(status="ok")
+
+    @get("/health/ready", operation_id="Readiness", summary="Readiness probe")
+    async def ready(self, verifier: VerifierDep) -> Health:
+        """Keys and definitions are loaded and the delivery worker runs; otherwise 503."""
+        if not verifier.ready():
+            raise DependencyUnavailable("dependency.not_ready", "The verifier is not ready")
+        return Health(status="ready")

@@ -1,0 +1,94 @@
+"""The one place that turns exceptions into HTTP answers.
+
+Wallet routes (``/wallet/...``) answer with the OAuth error body; everything else with
+``application/problem+json`` (RFC 9457). Unexpected exceptions become ``server_error`` and are logged
+with their traceback, never with request data.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from service.errors import BackendError, VerifierError, safe_description
+from service.http.schemas import OAuthErrorBody, ProblemDetails
+
+__all__ = ["exception_handlers"]
+
+log = structlog.get_logger("service.http")
+_PROBLEM_TYPE = "https://siop-verifier.dev/problems/"
+_NO_STORE = {"Cache-Control": "no-store"}
+_HTTP_ERROR_CODES = {
+    401: "invalid_client",
+    404: "not_found",
+    405: "invalid_request",
+    413: "invalid_request",
+    429: "temporarily_unavailable",
+}
+
+
+def _is_wallet_route(request: Request) -> bool:
+    return request.url.path.startswith("/wallet/")
+
+
+def _oauth(status: int, error: str, description: str) -> Response[bytes]:
+    body = OAuthErrorBody(error=error, error_description=safe_description(description))
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json", headers=_NO_STORE)
+
+
+def _problem(status: int, *, code: str, title: str, detail: str) -> Response[bytes]:
+    body = ProblemDetails(type=_PROBLEM_TYPE + code, title=title, status=status, detail=detail, code=code)
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/problem+json")
+
+
+def _render(request: Request, status: int, *, error: str, code: str, title: str, detail: str) -> Response[bytes]:
+    if _is_wallet_route(request):
+        return _oauth(status, error, detail)
+    return _problem(status, code=code, title=title, detail=detail)
+
+
+def handle_verifier_error(request: Request, exc: VerifierError) -> Response[bytes]:
+    """Our own errors: codes come from the class, the reason from the instance."""
+    if exc.status_code >= 500:
+        log.error("request.failed", reason=exc.reason, exc_info=exc)
+    else:
+        log.info("request.refused", reason=exc.reason, status=exc.status_code)
+    title = exc.title if isinstance(exc, BackendError) else exc.error.replace("_", " ").capitalize()
+    return _render(request, exc.status_code, error=exc.error, code=exc.reason, title=title, detail=exc.description)
+
+
+def handle_http_exception(request: Request, exc: HTTPException) -> Response[bytes]:
+    """Framework errors (validation, 404, 405, 413) in our two formats."""
+    status = exc.status_code
+    if status >= 500:
+        return handle_unexpected(request, exc)
+    error = _HTTP_ERROR_CODES.get(status, "invalid_request")
+    code = f"http.{status}"
+    # Litestar's validation messages name the field and the rule, never echo the value: safe to pass on.
+    detail = safe_description(str(exc.detail)) if exc.detail else "The request is not valid"
+    extra = getattr(exc, "extra", None)
+    if isinstance(extra, list) and extra:
+        detail = safe_description(f"{detail}: {extra[0].get('message', '')} ({extra[0].get('key', '')})")
+    return _render(request, status, error=error, code=code, title="Bad request", detail=detail)
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response[bytes]:
+    """A bug: answer server_error, log the traceback."""
+    log.error("request.crashed", error_type=type(exc).__name__, exc_info=exc)
+    return _render(
+        request,
+        500,
+        error="server_error",
+        code="internal.error",
+        title="Internal error",
+        detail="The verifier could not complete the request",
+    )
+
+
+exception_handlers = {
+    VerifierError: handle_verifier_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

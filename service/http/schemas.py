@@ -1,0 +1,93 @@
+"""Wire shapes of the backend API (msgspec Structs: decoded, validated and documented in one place)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+__all__ = [
+    "CreatePresentationBody",
+    "CreatedPresentation",
+    "DefinitionDetail",
+    "DefinitionSummary",
+    "Health",
+    "JsonWebKeySet",
+    "OAuthErrorBody",
+    "ProblemDetails",
+]
+
+CorrelationId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")]
+HttpUrl = Annotated[str, msgspec.Meta(min_length=8, max_length=2048, pattern=r"^https?://")]
+DefinitionId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class CreatePresentationBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Ask for a presentation: name a definition from `definitions/`, or give one inline."""
+
+    definition_id: DefinitionId | None = None
+    """Id of a definition in `definitions/` (see `GET /v1/definitions`)."""
+    presentation_definition: dict[str, Any] | None = None
+    """An inline DIF Presentation Exchange v2 definition."""
+    webhook_url: HttpUrl | None = None
+    """Where the verdict goes; must match the configured allow-list. Default: the configured webhook."""
+    correlation_id: CorrelationId | None = None
+    """Your own reference, echoed in the verdict."""
+
+
+class CreatedPresentation(msgspec.Struct, kw_only=True):
+    """A pending presentation request: give `authorization_request_uri` to the wallet (link or QR code)."""
+
+    transaction_id: str
+    request_uri: str
+    authorization_request_uri: str
+    client_id: str
+    expires_at: str
+    """RFC 3339 UTC time after which the wallet's response is refused."""
+
+
+class DefinitionSummary(msgspec.Struct, kw_only=True):
+    """A named definition."""
+
+    id: str
+    name: str | None
+    purpose: str | None
+    description: str | None
+    digest: str
+
+
+class DefinitionDetail(DefinitionSummary, kw_only=True):
+    """A named definition with its presentation definition."""
+
+    presentation_definition: dict[str, Any]
+    trusted_issuers: list[str] | None
+
+
+class JsonWebKeySet(msgspec.Struct):
+    """RFC 7517 JWK Set of the keys that sign request objects and verdicts."""
+
+    keys: list[dict[str, str]]
+
+
+class Health(msgspec.Struct):
+    """Liveness or readiness."""
+
+    status: str
+
+
+class ProblemDetails(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """RFC 9457 problem details (backend API errors)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    """The stable reason code, e.g. `definition.unknown`."""
+
+
+class OAuthErrorBody(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """OAuth 2.0 error response (wallet-facing errors; OpenID4VP §8.5)."""
+
+    error: str
+    error_description: str | None = None

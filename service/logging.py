@@ -1,0 +1,59 @@
+"""Structured logs (structlog): JSON in production, readable in development, never a secret.
+
+Call sites log ids, reason codes, hashes and ``kid``s. As a second line of defence a processor drops
+any field whose name says it holds a token, key or claim, and masks anything that looks like a JWT.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "redact"]
+
+_SENSITIVE_KEY = re.compile(
+    r"(token|jwt|jws|secret|password|authorization|api_key|private|nonce|claims?|disclosure|vp|vc|sub_jwk|key_material)$",
+    re.IGNORECASE,
+)
+# Three base64url segments with the first starting like a JSON object header: a compact JWS/JWT.
+_JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_ALLOWED_KEYS = frozenset({"event", "level", "timestamp", "logger", "exc_info", "transaction_id", "reason"})
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return _JWT_LIKE.sub("[jwt]", value)
+    return value
+
+
+def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Drop fields named like secrets; mask JWT-looking strings anywhere else."""
+    for key in list(event):
+        if key not in _ALLOWED_KEYS and _SENSITIVE_KEY.search(key):
+            event[key] = "[redacted]"
+        else:
+            event[key] = _mask(event[key])
+    return event
+
+
+def configure_logging(*, fmt: str = "json", level: str = "info") -> None:
+    """Configure structlog and route the standard library's loggers through the same renderer."""
+    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=level.upper(), stream=sys.stdout, format="%(message)s", force=True)

@@ -1,0 +1,65 @@
+"""Claim format restrictions (PE v2 ``format`` on a definition or an input descriptor).
+
+Keys are normalised with :func:`service.vocabulary.canonical_format` (``jwt_vc`` and ``jwt_vc_json`` mean
+the same to us). Keys we do not speak (``ldp_vc``, ``mso_mdoc`` …) stay in the raw definition for the
+wallet but can never match a submitted object. An entry without an ``alg`` list (e.g. one that lists only
+``proof_type``) restricts the format but not the algorithm; the format handlers still enforce the
+algorithms the service supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from service.vocabulary import canonical_format
+
+__all__ = ["AllowedFormats", "InvalidFormatError", "parse_formats"]
+
+
+class InvalidFormatError(ValueError):
+    """A ``format`` object is malformed; the message names the key without echoing values."""
+
+
+class AllowedFormats(msgspec.Struct, frozen=True):
+    """Canonical format id → allowed ``alg`` values (None: any algorithm)."""
+
+    algs: Mapping[str, frozenset[str] | None]
+
+    def permits(self, fmt: str, alg: str) -> bool:
+        """True when ``fmt`` is listed and ``alg`` is allowed for it."""
+        if fmt not in self.algs:
+            return False
+        allowed = self.algs[fmt]
+        return allowed is None or alg in allowed
+
+    def lists(self, fmt: str) -> bool:
+        return fmt in self.algs
+
+
+def parse_formats(raw: Mapping[str, Any]) -> AllowedFormats:
+    """Check a ``format`` object and fold its aliases together (their ``alg`` lists are united)."""
+    algs: dict[str, frozenset[str] | None] = {}
+    for key, value in raw.items():
+        if not isinstance(value, dict):
+            raise InvalidFormatError(f"format '{key}' must map to an object")
+        allowed = _alg_list(key, value)
+        fmt = canonical_format(key)
+        if fmt is None:
+            continue
+        if fmt in algs:
+            previous = algs[fmt]
+            allowed = None if previous is None or allowed is None else previous | allowed
+        algs[fmt] = allowed
+    return AllowedFormats(algs)
+
+
+def _alg_list(key: str, value: Mapping[str, Any]) -> frozenset[str] | None:
+    if "alg" not in value:
+        return None
+    alg = value["alg"]
+    if not isinstance(alg, list) or not alg or not all(isinstance(item, str) for item in alg):
+        raise InvalidFormatError(f"format '{key}' needs 'alg' as a non-empty array of strings")
+    return frozenset(alg)

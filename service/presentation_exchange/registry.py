@@ -1,0 +1,133 @@
+"""The ``definitions/`` directory: named presentation definitions loaded and compiled at start-up.
+
+Each ``<id>.json`` holds ``{"presentation_definition": {...}, "description": "...",
+"trusted_issuers": [...]}`` (the last two optional, nothing else allowed). The file stem must equal the
+definition ``id``. Any problem raises :class:`ConfigurationError` naming the file, so a bad deployment
+fails to boot.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from service.errors import ConfigurationError
+from service.presentation_exchange.definition import parse_definition
+from service.presentation_exchange.model import PresentationDefinition
+
+__all__ = [
+    "MAX_DEFINITION_FILE_BYTES",
+    "DefinitionEntry",
+    "DefinitionRegistry",
+    "definition_digest",
+    "load_definitions",
+]
+
+MAX_DEFINITION_FILE_BYTES: Final = 256 * 1024
+
+
+class _DefinitionFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    presentation_definition: dict[str, Any]
+    description: str | None = None
+    trusted_issuers: list[str] | None = None
+
+
+class DefinitionEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A loaded definition with its operator-facing metadata."""
+
+    definition: PresentationDefinition
+    digest: str  # sha-256 (hex) of the canonical JSON of the raw definition, as in the file
+    description: str | None = None
+    trusted_issuers: tuple[str, ...] | None = None  # None: any issuer the trust policy accepts
+
+    @property
+    def id(self) -> str:
+        return self.definition.id
+
+
+class DefinitionRegistry:
+    """Read-only lookup of the definitions loaded from disk."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[str, DefinitionEntry]) -> None:
+        self._entries = dict(entries)
+
+    def get(self, definition_id: str) -> DefinitionEntry | None:
+        return self._entries.get(definition_id)
+
+    def list(self) -> builtins.list[DefinitionEntry]:
+        """All entries, sorted by id."""
+        return [self._entries[key] for key in sorted(self._entries)]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, definition_id: object) -> bool:
+        return definition_id in self._entries
+
+
+def definition_digest(raw: dict[str, Any]) -> str:
+    """A stable fingerprint of a raw definition: sha-256 over sorted-key, whitespace-free JSON."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def load_definitions(directory: Path) -> DefinitionRegistry:
+    """Load every ``*.json`` in ``directory``; raise ConfigurationError on the first bad file."""
+    if not directory.is_dir():
+        raise ConfigurationError(
+            "definition.unreadable", f"definitions directory {directory.name} does not exist"
+        )
+    entries: dict[str, DefinitionEntry] = {}
+    for path in sorted(directory.glob("*.json")):
+        entry = _load_file(path)
+        entries[entry.id] = entry  # stems are unique within a directory, and stem == id
+    return DefinitionRegistry(entries)
+
+
+def _load_file(path: Path) -> DefinitionEntry:
+    name = path.name
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_DEFINITION_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError("definition.unreadable", f"{name}: the file cannot be read") from exc
+    if len(data) > MAX_DEFINITION_FILE_BYTES:
+        raise ConfigurationError(
+            "definition.too_large", f"{name}: larger than {MAX_DEFINITION_FILE_BYTES} bytes"
+        )
+    try:
+        wrapper = msgspec.json.decode(data, type=_DefinitionFile)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigurationError("definition.malformed", f"{name}: {exc}") from exc
+    try:
+        definition = parse_definition(wrapper.presentation_definition, error=ConfigurationError)
+    except ConfigurationError as exc:
+        raise ConfigurationError(exc.reason, f"{name}: {exc.description}") from exc
+    if definition.id != path.stem:
+        raise ConfigurationError(
+            "definition.id_mismatch", f"{name}: the file name must be the definition id + .json"
+        )
+    return DefinitionEntry(
+        definition=definition,
+        digest=definition_digest(wrapper.presentation_definition),
+        description=wrapper.description,
+        trusted_issuers=_trusted_issuers(wrapper.trusted_issuers, name),
+    )
+
+
+def _trusted_issuers(issuers: list[str] | None, name: str) -> tuple[str, ...] | None:
+    if issuers is None:
+        return None
+    # An empty list would trust nobody, which is a mistake rather than a policy: omit the member instead.
+    if not issuers or not all(issuer.startswith("did:") for issuer in issuers):
+        raise ConfigurationError(
+            "definition.malformed", f"{name}: trusted_issuers must be a non-empty list of DIDs"
+        )
+    return tuple(dict.fromkeys(issuers))

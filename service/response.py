@@ -1,0 +1,107 @@
+"""Step 2: parse a ``direct_post`` authorization response (OpenID4VP d20 §6.2, 1.0 §8.2).
+
+The body is ``application/x-www-form-urlencoded``; JSON-valued parameters (an array ``vp_token``,
+``presentation_submission``) arrive as JSON text. A wallet's error response is data, not an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from service.errors import LimitExceeded, MalformedResponse
+from service.strict_json import StrictJsonError, loads_strict, max_nesting
+
+__all__ = ["AuthorizationResponse", "ResponseLimits", "WalletError", "parse_response"]
+
+# RFC 6749 §4.1.2.1: error codes are %x20-21 / %x23-5B / %x5D-7E; we keep a stricter, log-safe subset.
+_ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
+_KNOWN_PARAMS = frozenset(
+    {"state", "id_token", "vp_token", "presentation_submission", "error", "error_description", "error_uri", "iss"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseLimits:
+    """Caps on what a wallet may send."""
+
+    max_fields: int = 16
+    max_json_depth: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationResponse:
+    """A successful authorization response: tokens still undecoded."""
+
+    state: str | None
+    id_token: str | None
+    vp_token: Any
+    """A compact token string, a JSON array of them, or None."""
+    presentation_submission: Any
+    """The decoded JSON value (validated later by Presentation Exchange), or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalletError:
+    """An error response from the wallet (e.g. the user declined): it becomes a rejected verdict."""
+
+    state: str | None
+    error: str
+    """The wallet's error code, normalised to a log-safe token (``other`` when it was not one)."""
+
+
+def parse_response(body: bytes, *, limits: ResponseLimits) -> AuthorizationResponse | WalletError:
+    """Decode the form body; duplicated or oversized parameters are refused (RFC 6749 §3.1)."""
+    params = _parse_form(body, limits)
+    if "error" in params:
+        code = params["error"]
+        return WalletError(state=params.get("state"), error=code if _ERROR_CODE.fullmatch(code) else "other")
+    return AuthorizationResponse(
+        state=params.get("state"),
+        id_token=params.get("id_token"),
+        vp_token=_json_or_token(params.get("vp_token"), limits, "vp_token"),
+        presentation_submission=_json_value(params.get("presentation_submission"), limits, "presentation_submission"),
+    )
+
+
+def _parse_form(body: bytes, limits: ResponseLimits) -> dict[str, str]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedResponse("response.not_utf8", "The response body is not UTF-8") from exc
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=limits.max_fields)
+    except ValueError as exc:
+        # parse_qsl raises ValueError both for bad syntax and for too many fields.
+        raise LimitExceeded("limits.form_fields", "The response has too many or malformed fields") from exc
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise MalformedResponse("response.duplicate_parameter", "A response parameter appears twice")
+        if name in _KNOWN_PARAMS:
+            params[name] = value
+    return params
+
+
+def _json_or_token(value: str | None, limits: ResponseLimits, name: str) -> Any:
+    if value is None:
+        return None
+    stripped = value.strip()
+    # A single presentation is sent as the token itself; several as a JSON array (d20 §6.1). Some wallets
+    # JSON-quote a lone token: accept that spelling too, it decodes to the same string.
+    if stripped.startswith(("[", '"', "{")):
+        return _json_value(stripped, limits, name)
+    return value
+
+
+def _json_value(value: str | None, limits: ResponseLimits, name: str) -> Any:
+    if value is None:
+        return None
+    if max_nesting(value) > limits.max_json_depth:
+        raise LimitExceeded("limits.json_depth", f"The {name} parameter is nested too deeply")
+    try:
+        return loads_strict(value, max_depth=limits.max_json_depth)
+    except StrictJsonError as exc:
+        raise MalformedResponse("response.malformed_json", f"The {name} parameter is not valid JSON") from exc

@@ -1,0 +1,157 @@
+"""Service settings: one frozen Struct, read once from the environment (``VERIFIER_*``).
+
+Every field documents itself; ``load_settings`` is the only place that reads ``os.environ``. Lists are
+given as comma-separated strings (``VERIFIER_API_KEYS=key1,key2``); booleans as ``true``/``false``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from service.errors import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+
+ENV_PREFIX = "VERIFIER_"
+
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Configuration of one verifier replica. Replicas that share ``keyring`` serve each other's steps."""
+
+    environment: Literal["development", "production"] = "development"
+    """`development` generates keys when absent and allows plain-HTTP loopback webhooks."""
+
+    host: str = "127.0.0.1"
+    """Interface the HTTP server binds to."""
+
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    """TCP port the HTTP server binds to."""
+
+    public_url: str = "http://127.0.0.1:8080"
+    """Base URL wallets reach this service at; request and response URIs are built from it."""
+
+    keyring_path: str = "var/keyring.json"
+    """Keyring file (signing and sealing keys). Generated in development when absent."""
+
+    keyring_json: str | None = None
+    """The keyring as JSON text (e.g. from a mounted secret); takes precedence over ``keyring_path``."""
+
+    definitions_dir: str = "definitions"
+    """Folder of named presentation definitions (``<id>.json``); validated at start-up."""
+
+    trust_file: str | None = None
+    """JSON file listing trusted credential issuers; without it no issuer is trusted."""
+
+    api_keys: tuple[str, ...] = ()
+    """Bearer API keys accepted on the backend API."""
+
+    allow_loopback_without_key: bool = True
+    """Let loopback callers use the backend API without a key (sidecar deployments)."""
+
+    client_id_scheme: Literal["did", "redirect_uri", "x509_san_dns"] = "did"
+    """How the service identifies itself to wallets (OpenID4VP draft 20 ``client_id_scheme``)."""
+
+    x509_chain_file: str | None = None
+    """PEM certificate chain (leaf first) for ``x509_san_dns``; the leaf key must be in the keyring."""
+
+    x509_key_file: str | None = None
+    """PEM private key matching the ``x509_san_dns`` leaf certificate."""
+
+    transaction_ttl: PositiveInt = 300
+    """Seconds a presentation request stays valid."""
+
+    clock_skew: Annotated[int, msgspec.Meta(ge=0, le=600)] = 60
+    """Seconds of clock skew tolerated on ``exp``/``nbf``/``iat``."""
+
+    id_token_max_age: PositiveInt = 600
+    """Oldest ``iat`` accepted on an ID Token or VP, in seconds."""
+
+    holder_algs: tuple[str, ...] = ("EdDSA", "ES256", "ES256K", "ES384", "ES512")
+    """Signature algorithms accepted from holders (ID Token, VP). Never `none` or HMAC."""
+
+    issuer_algs: tuple[str, ...] = ("EdDSA", "ES256", "ES256K", "ES384", "ES512", "PS256", "RS256")
+    """Signature algorithms accepted from credential issuers. Never `none` or HMAC."""
+
+    webhook_url: str | None = None
+    """Default verdict webhook target when a request names none."""
+
+    webhook_allow_list: tuple[str, ...] = ()
+    """Webhook URLs a request may name: exact URLs, or prefixes ending in `/`."""
+
+    webhook_secrets: tuple[str, ...] = ()
+    """Standard Webhooks `whsec_` secrets; each signs every delivery (rotation: list both)."""
+
+    webhook_retry_period: PositiveFloat = 86400.0
+    """Seconds a verdict delivery is retried before it is given up."""
+
+    webhook_base_delay: PositiveFloat = 1.0
+    """First retry delay in seconds; doubles per attempt, with full jitter."""
+
+    webhook_max_delay: PositiveFloat = 300.0
+    """Ceiling of one retry delay, in seconds."""
+
+    webhook_timeout: PositiveFloat = 15.0
+    """Seconds one delivery attempt may take."""
+
+    outbound_allow_http: bool = False
+    """Allow plain-HTTP outbound targets (always allowed for loopback in development)."""
+
+    outbound_allow_private: bool = False
+    """Allow outbound targets on loopback/private networks (always allowed in development)."""
+
+    max_body_bytes: PositiveInt = 1024 * 1024
+    """Largest request body accepted on the wallet face."""
+
+    max_token_bytes: PositiveInt = 256 * 1024
+    """Largest single JWT accepted."""
+
+    max_presentations: PositiveInt = 16
+    """Most presentations in one `vp_token`."""
+
+    max_credentials: PositiveInt = 32
+    """Most credentials in one presentation."""
+
+    log_format: Literal["json", "console"] = "json"
+    """Log renderer."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level logged."""
+
+    @property
+    def development(self) -> bool:
+        """True in development mode."""
+        return self.environment == "development"
+
+    def path(self, value: str) -> Path:
+        """Resolve a configured path (relative paths are relative to the working directory)."""
+        return Path(value)
+
+
+def _env_value(name: str, raw: str) -> object:
+    field_type = Settings.__annotations__.get(name, "")
+    if "tuple" in str(field_type):
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``VERIFIER_*`` variables, then keyword overrides (used by tests)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in Settings.__struct_fields__:
+        raw = env.get(ENV_PREFIX + field.upper())
+        if raw is not None:
+            values[field] = _env_value(field, raw)
+    values.update(overrides)
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError("config.invalid", f"Invalid setting: {exc}") from exc

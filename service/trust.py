@@ -1,0 +1,116 @@
+"""Trusted credential issuers: who may vouch for a claim, and with which keys.
+
+Trust file (``VERIFIER_TRUST_FILE``)::
+
+    {"issuers": [
+        {"id": "did:key:z6Mk...", "name": "Example Age Authority"},
+        {"id": "did:jwk:eyJ...", "name": "Pinned", "jwks": {"keys": [{...public JWK with kid...}]}},
+        {"id": "https://issuer.example", "name": "Non-DID issuer", "jwks": {"keys": [...]},
+         "credential_types": ["AgeCredential"]}
+    ]}
+
+A DID issuer's keys come from its DID document unless ``jwks`` pins them; a non-DID issuer needs
+``jwks``. ``credential_types`` (optional) limits which credential types the issuer is trusted for.
+A definition may narrow the list further with its own ``trusted_issuers``; it can never widen it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from service.errors import ConfigurationError, MalformedKey
+from service.jose.jwk import PublicJwk, parse_public_jwk
+
+__all__ = ["TrustList", "TrustedIssuer", "load_trust_file", "parse_trust_list"]
+
+_MAX_TRUST_FILE = 1024 * 1024
+
+
+class _IssuerEntry(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    name: str | None = None
+    jwks: dict[str, list[dict[str, Any]]] | None = None
+    credential_types: list[str] | None = None
+
+
+class _TrustFile(msgspec.Struct, forbid_unknown_fields=True):
+    issuers: list[_IssuerEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIssuer:
+    """One issuer we accept credentials from."""
+
+    id: str
+    name: str | None
+    pinned_keys: tuple[tuple[str | None, PublicJwk], ...] | None
+    """(kid, key) pairs when the trust file pins keys; None means: use the issuer's DID document."""
+    credential_types: frozenset[str] | None
+
+    def admits_types(self, types: Iterable[str]) -> bool:
+        """True when the issuer is trusted for at least one of the credential's types."""
+        return self.credential_types is None or not self.credential_types.isdisjoint(types)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustList:
+    """The configured trusted issuers, by id."""
+
+    issuers: Mapping[str, TrustedIssuer]
+
+    def lookup(self, issuer_id: str, *, narrowed_to: frozenset[str] | None = None) -> TrustedIssuer | None:
+        """The trust entry for ``issuer_id``, if trusted (and inside a definition's narrower list)."""
+        if narrowed_to is not None and issuer_id not in narrowed_to:
+            return None
+        return self.issuers.get(issuer_id)
+
+
+def _pinned_keys(entry: _IssuerEntry) -> tuple[tuple[str | None, PublicJwk], ...] | None:
+    if entry.jwks is None:
+        if not entry.id.startswith("did:"):
+            raise ConfigurationError("config.trust", "A non-DID issuer needs pinned jwks")
+        return None
+    keys = entry.jwks.get("keys")
+    if not keys:
+        raise ConfigurationError("config.trust", "An issuer's jwks has no keys")
+    try:
+        return tuple((key.get("kid"), parse_public_jwk(key)) for key in keys)
+    except MalformedKey as exc:
+        raise ConfigurationError("config.trust", f"An issuer key is not usable: {exc.reason}") from exc
+
+
+def parse_trust_list(data: bytes | str) -> TrustList:
+    """Parse trust-file JSON; any error fails start-up."""
+    try:
+        parsed = msgspec.json.decode(data, type=_TrustFile)
+    except msgspec.DecodeError as exc:
+        raise ConfigurationError("config.trust", f"The trust file is not valid: {exc}") from exc
+    issuers: dict[str, TrustedIssuer] = {}
+    for entry in parsed.issuers:
+        if entry.id in issuers:
+            raise ConfigurationError("config.trust", "An issuer is listed twice in the trust file")
+        issuers[entry.id] = TrustedIssuer(
+            id=entry.id,
+            name=entry.name,
+            pinned_keys=_pinned_keys(entry),
+            credential_types=frozenset(entry.credential_types) if entry.credential_types else None,
+        )
+    return TrustList(issuers=issuers)
+
+
+def load_trust_file(path: Path | None) -> TrustList:
+    """Read the trust file; no file means an empty list (nothing is trusted)."""
+    if path is None:
+        return TrustList(issuers={})
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError("config.trust", f"Cannot read the trust file {path.name}") from exc
+    if len(data) > _MAX_TRUST_FILE:
+        raise ConfigurationError("config.trust", "The trust file is too large")
+    return parse_trust_list(data)

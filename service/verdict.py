@@ -1,0 +1,142 @@
+"""Step 4: the verdict — what the backend learns, signed so it can be stored and forwarded.
+
+Only the claims the definition asked for are carried (data minimisation); a rejected response carries
+machine-readable reasons. The wallet never sees the verdict.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from service.errors import VerifierError
+from service.jose.jws import sign_jws
+from service.keys import Keyring
+from service.vocabulary import RESULT_REJECTED, RESULT_VERIFIED, VERDICT_TYP
+
+__all__ = [
+    "CredentialEntry",
+    "HolderEntry",
+    "ReasonEntry",
+    "Verdict",
+    "rejected_verdict",
+    "sign_verdict",
+    "verified_verdict",
+]
+
+
+class ReasonEntry(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Why a response was rejected: a stable code and a human-readable detail."""
+
+    code: str
+    detail: str
+    descriptor_id: str | None = None
+
+
+class HolderEntry(msgspec.Struct, frozen=True):
+    """Who presented: the ID Token subject."""
+
+    id: str
+    method: Literal["did", "jwk_thumbprint"]
+
+
+class CredentialEntry(msgspec.Struct, frozen=True):
+    """One credential that satisfied an input descriptor."""
+
+    descriptor_id: str
+    format: str
+    issuer: str
+    types: list[str]
+    claims: dict[str, Any]
+    status: str
+
+
+class Verdict(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    """The signed verdict's claims (see DESIGN.md "Verdict")."""
+
+    iss: str
+    iat: int
+    jti: str
+    txn: str
+    result: str
+    definition_id: str
+    final: bool
+    """False only for a notice about a later attempt on an already decided transaction."""
+    correlation_id: str | None = None
+    errors: list[ReasonEntry] = []
+    holder: HolderEntry | None = None
+    credentials: list[CredentialEntry] = []
+    wallet_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictContext:
+    """The transaction facts every verdict repeats."""
+
+    issuer: str
+    transaction_id: str
+    definition_id: str
+    correlation_id: str | None
+
+
+def _new_id() -> str:
+    # The verdict id doubles as the Standard Webhooks `webhook-id`, which must not contain '.'.
+    return "vrd_" + uuid.uuid4().hex
+
+
+def verified_verdict(
+    context: VerdictContext, *, now: float, holder: HolderEntry, credentials: Sequence[CredentialEntry]
+) -> Verdict:
+    """A positive verdict."""
+    return Verdict(
+        iss=context.issuer,
+        iat=int(now),
+        jti=_new_id(),
+        txn=context.transaction_id,
+        result=RESULT_VERIFIED,
+        final=True,
+        definition_id=context.definition_id,
+        correlation_id=context.correlation_id,
+        holder=holder,
+        credentials=list(credentials),
+    )
+
+
+def rejected_verdict(
+    context: VerdictContext,
+    *,
+    now: float,
+    error: VerifierError | None = None,
+    wallet_error: str | None = None,
+    final: bool = True,
+) -> Verdict:
+    """A negative verdict, from a verification error or a wallet's error response."""
+    if wallet_error is not None:
+        reasons = [ReasonEntry(code=f"wallet.{wallet_error}", detail="The wallet answered with an error")]
+    elif error is not None:
+        reasons = [ReasonEntry(code=error.reason, detail=error.description, descriptor_id=error.descriptor_id)]
+    else:
+        reasons = []
+    return Verdict(
+        iss=context.issuer,
+        iat=int(now),
+        jti=_new_id(),
+        txn=context.transaction_id,
+        result=RESULT_REJECTED,
+        definition_id=context.definition_id,
+        final=final,
+        correlation_id=context.correlation_id,
+        errors=reasons,
+        wallet_error=wallet_error,
+    )
+
+
+def sign_verdict(verdict: Verdict, keyring: Keyring) -> str:
+    """Sign as a JWT (``typ: verdict+jwt``, RFC 8725 §3.11) with the active key published in our JWKS."""
+    key = keyring.active_signing
+    claims = msgspec.to_builtins(verdict)
+    return sign_jws({"typ": VERDICT_TYP, "kid": key.kid}, claims, key.private_key)

@@ -1,0 +1,347 @@
+"""The verifier's use cases: create a request, serve its request object, take the wallet's response.
+
+Framework-free: ``http/`` adapts these to routes; ``app.py`` wires the ports (clock, replay guard,
+resolver, outbox). A transaction gets exactly one final verdict: the first response posted for it
+decides, whatever it contains; later posts are refused and reported once as a non-final notice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+import structlog
+
+from service.clock import Clock
+from service.did.resolve import DidResolver
+from service.errors import BadBackendRequest, NotFound, TransactionError, VerifierError
+from service.keys import Keyring
+from service.presentation_exchange import (
+    DefinitionRegistry,
+    PresentationDefinition,
+    disclosed_claims,
+    materialize_definition,
+    parse_definition,
+)
+from service.outbound import OutboundPolicy
+from service.replay import ReplayGuard
+from service.request_object import ClientIdentity, build_request_object
+from service.response import ResponseLimits, WalletError, parse_response
+from service.transaction.seal import seal, unseal
+from service.transaction.state import TransactionState
+from service.trust import TrustList
+from service.verdict import (
+    CredentialEntry,
+    HolderEntry,
+    Verdict,
+    VerdictContext,
+    rejected_verdict,
+    sign_verdict,
+    verified_verdict,
+)
+from service.verification import Expectations, VerificationPolicy, VerifiedResponse, verify_response
+from service.webhook import Delivery, Outbox
+
+__all__ = ["CreatedTransaction", "PresentationRequest", "Verifier", "VerifierConfig", "WebhookTargets"]
+
+log = structlog.get_logger("service.verifier")
+
+_MAX_INLINE_DEFINITION = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PresentationRequest:
+    """What a backend asks for (already shape-checked by the HTTP layer)."""
+
+    definition_id: str | None
+    presentation_definition: Mapping[str, Any] | None
+    webhook_url: str
+    """Already resolved against the default and the allow-list."""
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedTransaction:
+    """What the backend gets back."""
+
+    transaction_id: str
+    request_uri: str
+    response_uri: str
+    authorization_request_uri: str
+    client_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTargets:
+    """Where verdicts may go: the default target and the allow-list a request may choose from."""
+
+    default: str | None
+    allow_list: tuple[str, ...]
+    policy: OutboundPolicy | None = None
+    """SSRF rules a chosen URL must already pass when the transaction is created."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierConfig:
+    """Static configuration of the use cases."""
+
+    public_url: str
+    transaction_ttl: int
+    webhook_retry_period: float
+    policy: VerificationPolicy
+    client_metadata: Mapping[str, Any]
+    webhooks: WebhookTargets
+    response_limits: ResponseLimits = ResponseLimits()
+
+
+def _random_id() -> str:
+    return secrets.token_urlsafe(16)  # 128 bits (OpenID4VP 1.0 §5.2 nonce/state)
+
+
+class Verifier:
+    """Use cases over the injected ports."""
+
+    def __init__(
+        self,
+        *,
+        config: VerifierConfig,
+        keyring: Keyring,
+        identity: ClientIdentity,
+        definitions: DefinitionRegistry,
+        trust: TrustList,
+        resolver: DidResolver,
+        replay_guard: ReplayGuard,
+        outbox: Outbox,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.keyring = keyring
+        self.identity = identity
+        self.definitions = definitions
+        self.trust = trust
+        self.resolver = resolver
+        self.replay_guard = replay_guard
+        self.outbox = outbox
+        self.clock = clock
+
+    @property
+    def webhooks(self) -> WebhookTargets:
+        """Configured webhook targets."""
+        return self.config.webhooks
+
+    def ready(self) -> bool:
+        """True once the delivery worker runs (keys and definitions were loaded at construction)."""
+        return self.outbox.running
+
+    # --- URLs --- #
+
+    def request_uri(self, handle: str) -> str:
+        """Where the wallet fetches the request object."""
+        return f"{self.config.public_url}/wallet/requests/{handle}"
+
+    def response_uri(self, handle: str) -> str:
+        """Where the wallet posts its response."""
+        return f"{self.config.public_url}/wallet/responses/{handle}"
+
+    def client_id_for(self, state: TransactionState, handle: str) -> str:
+        """Our client_id for this transaction (``redirect_uri``: the response URI itself, d20 §5.7)."""
+        return state.client_id or self.response_uri(handle)
+
+    # --- 1. create --- #
+
+    def create(self, request: PresentationRequest) -> CreatedTransaction:
+        """Seal a new transaction and hand back the links for the wallet."""
+        now = int(self.clock())
+        definition_id, digest, inline = self._definition_reference(request)
+        state = TransactionState(
+            id=_random_id(),
+            nonce=_random_id(),
+            state=_random_id(),
+            created_at=now,
+            expires_at=now + self.config.transaction_ttl,
+            client_id=self.identity.client_id,
+            client_id_scheme=self.identity.scheme,
+            definition_id=definition_id,
+            definition_digest=digest,
+            inline_definition=inline,
+            webhook_url=request.webhook_url,
+            correlation_id=request.correlation_id,
+        )
+        handle = seal(state, self.keyring)
+        client_id = self.client_id_for(state, handle)
+        request_uri = self.request_uri(handle)
+        link = "openid4vp://?" + _urlencode({"client_id": client_id, "request_uri": request_uri})
+        log.info("transaction.created", transaction_id=state.id, definition_id=definition_id)
+        return CreatedTransaction(
+            transaction_id=state.id,
+            request_uri=request_uri,
+            response_uri=self.response_uri(handle),
+            authorization_request_uri=link,
+            client_id=client_id,
+            expires_at=state.expires_at,
+        )
+
+    def _definition_reference(self, request: PresentationRequest) -> tuple[str, str | None, bytes | None]:
+        if (request.definition_id is None) == (request.presentation_definition is None):
+            raise BadBackendRequest(
+                "api.definition_choice", "Give exactly one of definition_id and presentation_definition"
+            )
+        if request.definition_id is not None:
+            entry = self.definitions.get(request.definition_id)
+            if entry is None:
+                raise NotFound("definition.unknown", "No definition has that id")
+            return entry.definition.id, entry.digest, None
+        raw = msgspec.json.encode(request.presentation_definition)
+        if len(raw) > _MAX_INLINE_DEFINITION:
+            raise BadBackendRequest("definition.too_large", "The presentation definition is too large")
+        definition = parse_definition(request.presentation_definition, error=BadBackendRequest)
+        return definition.id, None, raw
+
+    # --- 2. request object --- #
+
+    def request_object(self, handle: str) -> str:
+        """The signed request object for a live transaction."""
+        now = self.clock()
+        state = unseal(handle, self.keyring)
+        if now >= state.expires_at:
+            raise TransactionError("transaction.expired", "The transaction has expired")
+        definition, _ = self._definition_for(state)
+        return build_request_object(
+            state,
+            identity=self.identity,
+            client_id=self.client_id_for(state, handle),
+            response_uri=self.response_uri(handle),
+            presentation_definition=definition.raw,
+            client_metadata=self.config.client_metadata,
+            now=now,
+        )
+
+    def _definition_for(self, state: TransactionState) -> tuple[PresentationDefinition, frozenset[str] | None]:
+        """The definition exactly as the wallet saw it: templates filled in at the transaction's date."""
+        trusted: frozenset[str] | None = None
+        if state.inline_definition is not None:
+            definition = parse_definition(msgspec.json.decode(state.inline_definition), error=BadBackendRequest)
+        else:
+            entry = self.definitions.get(state.definition_id)
+            if entry is None or entry.digest != state.definition_digest:
+                raise TransactionError("transaction.definition_changed", "The definition changed after the request")
+            definition = entry.definition
+            trusted = entry.trusted_issuers
+        return materialize_definition(definition, today=_day_of(state.created_at)), trusted
+
+    # --- 3. response --- #
+
+    async def respond(self, handle: str, body: bytes) -> None:
+        """Take the wallet's response; every outcome except an unopenable handle yields a verdict."""
+        now = self.clock()
+        state = unseal(handle, self.keyring)
+        structlog.contextvars.bind_contextvars(transaction_id=state.id)
+        context = VerdictContext(
+            issuer=self.config.public_url,
+            transaction_id=state.id,
+            definition_id=state.definition_id,
+            correlation_id=state.correlation_id,
+        )
+        # Remember the transaction for as long again as it lived, so a late replay is still recognised.
+        remember_until = state.expires_at + self.config.transaction_ttl
+        if now >= remember_until:
+            raise TransactionError("transaction.expired", "The transaction has expired")
+        if not await self.replay_guard.consume(state.id, expires_at=remember_until, now=now):
+            await self._notice_replay(state, context, remember_until, now)
+            raise TransactionError("transaction.replayed", "A response was already received for this transaction")
+        try:
+            verdict = await self._decide(state, handle, body, context, now)
+        except VerifierError as exc:
+            log.info("presentation.rejected", reason=exc.reason)
+            await self._deliver(rejected_verdict(context, now=now, error=exc), state, now)
+            raise
+        await self._deliver(verdict, state, now)
+
+    async def _decide(
+        self, state: TransactionState, handle: str, body: bytes, context: VerdictContext, now: float
+    ) -> Verdict:
+        if now >= state.expires_at:
+            raise TransactionError("transaction.expired", "The transaction has expired")
+        parsed = parse_response(body, limits=self.config.response_limits)
+        if parsed.state != state.state:
+            raise TransactionError("transaction.state_mismatch", "The state does not match the transaction")
+        if isinstance(parsed, WalletError):
+            log.info("presentation.wallet_error", wallet_error=parsed.error)
+            return rejected_verdict(context, now=now, wallet_error=parsed.error)
+        definition, trusted = self._definition_for(state)
+        verified = await verify_response(
+            parsed,
+            expected=Expectations(
+                client_id=self.client_id_for(state, handle),
+                nonce=state.nonce,
+                definition=definition,
+                trusted_issuers=trusted,
+            ),
+            policy=self.config.policy,
+            trust=self.trust,
+            resolver=self.resolver,
+            now=now,
+        )
+        log.info("presentation.verified", credentials=len(verified.submission.descriptors))
+        return verified_verdict(context, now=now, holder=_holder_entry(verified), credentials=_credentials(verified))
+
+    async def _notice_replay(
+        self, state: TransactionState, context: VerdictContext, remember_until: float, now: float
+    ) -> None:
+        # One notice per transaction at most: a flood of replays must not become a flood of webhooks.
+        if await self.replay_guard.consume(state.id + ":replay", expires_at=remember_until, now=now):
+            error = TransactionError("transaction.replayed", "A response was already received for this transaction")
+            await self._deliver(rejected_verdict(context, now=now, error=error, final=False), state, now)
+
+    async def _deliver(self, verdict: Verdict, state: TransactionState, now: float) -> None:
+        token = sign_verdict(verdict, self.keyring)
+        event = f"presentation.{verdict.result}" if verdict.final else "presentation.attempt_rejected"
+        assert state.webhook_url is not None
+        await self.outbox.enqueue(
+            Delivery(
+                id=verdict.jti,
+                url=state.webhook_url,
+                body=token.encode("ascii"),
+                event_type=event,
+                transaction_id=state.id,
+                created_at=now,
+                deadline=now + self.config.webhook_retry_period,
+            )
+        )
+        log.info("verdict.queued", webhook_id=verdict.jti, result=verdict.result, final=verdict.final)
+
+
+def _holder_entry(verified: VerifiedResponse) -> HolderEntry:
+    return HolderEntry(id=verified.holder.id, method=verified.holder.method)
+
+
+def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
+    entries = []
+    for result in verified.submission.descriptors:
+        credential = result.credential
+        entries.append(
+            CredentialEntry(
+                descriptor_id=result.descriptor_id,
+                format=credential.format,
+                issuer=getattr(credential, "issuer", ""),
+                types=list(getattr(credential, "types", ())),
+                claims=disclosed_claims(result),
+                # Status lists come with a later issue; say so rather than claim "valid".
+                status="not_checked",
+            )
+        )
+    return entries
+
+
+def _day_of(timestamp: int) -> date:
+    return datetime.fromtimestamp(timestamp, tz=UTC).date()
+
+
+def _urlencode(params: Mapping[str, str]) -> str:
+    return urlencode(params)

@@ -1,0 +1,41 @@
+"""Test-side actors (wallet, issuer, webhook receiver); they import nothing from service/."""
+
+from tests.e2e.actors.holder import AuthorizationRequest, Holder, Wallet, WalletRefused, build_submission
+from tests.e2e.actors.issuer import Issuer
+from tests.e2e.actors.keys import (
+    DELETE,
+    KeyPair,
+    b64url,
+    decode_did_jwk_public,
+    decode_did_key_public,
+    encode_jwt_unsigned,
+    sign_hmac_jwt,
+)
+from tests.e2e.actors.receiver import (
+    Attempt,
+    VerificationError,
+    WebhookReceiver,
+    verify_standard_webhook,
+    verify_verdict,
+)
+
+__all__ = [
+    "DELETE",
+    "Attempt",
+    "AuthorizationRequest",
+    "Holder",
+    "Issuer",
+    "KeyPair",
+    "VerificationError",
+    "Wallet",
+    "WalletRefused",
+    "WebhookReceiver",
+    "b64url",
+    "build_submission",
+    "decode_did_jwk_public",
+    "decode_did_key_public",
+    "encode_jwt_unsigned",
+    "sign_hmac_jwt",
+    "verify_standard_webhook",
+    "verify_verdict",
+]

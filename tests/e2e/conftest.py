@@ -1,0 +1,179 @@
+"""End-to-end fixtures: the real service on a real socket, issuers, a trust file and a webhook receiver.
+
+The service runs under uvicorn in a background thread (httpx's own test style); tests talk to it only
+over HTTP, through the holder simulator in ``tests/e2e/actors`` (which imports nothing from service/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from service.app import create_app
+from service.keys import generate_keyring
+from service.settings import load_settings
+from tests.e2e.actors import Holder, Issuer, KeyPair, Wallet, WebhookReceiver, verify_verdict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class OffsetClock:
+    """Wall-clock time plus an offset the test can move (expiry tests)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class RunningService:
+    """A live service: its base URL, clock, and the HTTP client a backend would use."""
+
+    url: str
+    clock: OffsetClock
+    receiver: WebhookReceiver
+    server: uvicorn.Server
+    thread: threading.Thread
+    sock: socket.socket
+    backend: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.backend = httpx.Client(base_url=self.url, timeout=10)
+
+    def jwks(self) -> dict[str, Any]:
+        return self.backend.get("/.well-known/jwks.json").json()
+
+    def create(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("definition_id", "age-over-21")
+        response = self.backend.post("/v1/presentations", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def verdict(self, transaction_id: str, *, timeout: float = 10.0, final: bool = True) -> dict[str, Any]:
+        """Wait for the verdict of one transaction and verify its signature with the published JWKS."""
+        jwks = self.jwks()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for attempt in self.receiver.delivered:
+                claims = verify_verdict(attempt.body.decode(), jwks)
+                if claims["txn"] == transaction_id and claims.get("final", True) is final:
+                    return claims
+            time.sleep(0.02)
+        raise AssertionError(f"no verdict for {transaction_id}")
+
+    def verdicts_for(self, transaction_id: str) -> list[dict[str, Any]]:
+        jwks = self.jwks()
+        claims = [verify_verdict(a.body.decode(), jwks) for a in self.receiver.delivered]
+        return [c for c in claims if c["txn"] == transaction_id]
+
+    def stop(self) -> None:
+        self.backend.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def start_service(tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, Any], **overrides: Any) -> RunningService:
+    """Start the real app under uvicorn on an ephemeral port."""
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    trust_file = tmp_path / "trust.json"
+    trust_file.write_text(json.dumps(trust))
+    settings = load_settings(
+        {},
+        public_url=f"http://127.0.0.1:{port}",
+        definitions_dir=str(REPO_ROOT / "definitions"),
+        trust_file=str(trust_file),
+        webhook_url=receiver.url,
+        webhook_secrets=(WEBHOOK_SECRET,),
+        webhook_base_delay=0.05,
+        webhook_max_delay=0.3,
+        log_level="warning",
+        **overrides,
+    )
+    clock = OffsetClock()
+    app = create_app(settings, clock=clock, keyring=generate_keyring())
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("service did not start")
+        time.sleep(0.01)
+    return RunningService(url=f"http://127.0.0.1:{port}", clock=clock, receiver=receiver, server=server, thread=thread, sock=sock)
+
+
+@dataclass(frozen=True)
+class Issuers:
+    """Two trusted issuers and one nobody configured."""
+
+    trusted: Issuer
+    second: Issuer
+    untrusted: Issuer
+
+    def trust_file(self) -> dict[str, Any]:
+        return {
+            "issuers": [
+                {"id": self.trusted.did, "name": "Trusted age authority"},
+                {"id": self.second.did, "name": "Second issuer"},
+            ]
+        }
+
+
+@pytest.fixture(scope="session")
+def issuers() -> Issuers:
+    return Issuers(
+        trusted=Issuer(KeyPair.generate("ed25519")),
+        second=Issuer(KeyPair.generate("p256")),
+        untrusted=Issuer(KeyPair.generate("ed25519")),
+    )
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as hook:
+        yield hook
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory, receiver: WebhookReceiver, issuers: Issuers) -> Iterator[RunningService]:
+    running = start_service(tmp_path_factory.mktemp("svc"), receiver, issuers.trust_file())
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def make_wallet() -> Iterator[Callable[..., Wallet]]:
+    wallets: list[Wallet] = []
+
+    def factory(kind: str = "ed25519", subject: str = "did:key") -> Wallet:
+        wallet = Wallet(Holder(KeyPair.generate(kind), subject))  # type: ignore[arg-type]
+        wallets.append(wallet)
+        return wallet
+
+    yield factory
+    for wallet in wallets:
+        wallet.close()
