@@ -10,6 +10,7 @@ import uvicorn
 
 from service.app import create_app
 from service.errors import ConfigurationError
+from service.logging import configure_logging
 from service.settings import load_settings
 
 __all__ = ["main", "openapi_document"]
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings()
+        configure_logging(fmt=settings.log_format, level=settings.log_level)
         app = create_app(settings)
     except ConfigurationError as exc:
         sys.stderr.write(f"configuration error: {exc.reason}: {exc.description}\n")

@@ -25,7 +25,6 @@ from service.http.backend_routes import DefinitionController, PresentationContro
 from service.http.errors import exception_handlers
 from service.http.wallet_routes import WalletController
 from service.keys import Keyring, dump_keyring, generate_keyring, load_keyring
-from service.logging import configure_logging
 from service.outbound import OutboundPolicy, make_client
 from service.presentation_exchange import load_definitions
 from service.replay import MemoryReplayGuard, ReplayGuard
@@ -127,7 +126,6 @@ def create_app(
     outbox: Outbox | None = None,
 ) -> Litestar:
     """Build the app; every port may be injected (tests), otherwise the embedded defaults are used."""
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
     clock = clock or SystemClock()
     keyring = keyring or load_or_create_keyring(settings)
     policy = _policy(settings)

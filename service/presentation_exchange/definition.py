@@ -21,6 +21,7 @@ from service.presentation_exchange.filters import (
     FieldFilter,
     InvalidFilterError,
     compile_filter,
+    exceeds_depth,
     materialize_filter,
 )
 from service.presentation_exchange.formats import AllowedFormats, InvalidFormatError, parse_formats
@@ -123,7 +124,7 @@ class _RefusedError(Exception):
 def _parse(raw: object) -> PresentationDefinition:
     if not isinstance(raw, dict):
         raise _RefusedError("malformed", "a presentation definition must be a JSON object")
-    if _too_deep(raw, MAX_DEFINITION_DEPTH):
+    if exceeds_depth(raw, MAX_DEFINITION_DEPTH):
         raise _RefusedError(
             "too_large", f"the definition is nested deeper than {MAX_DEFINITION_DEPTH} levels"
         )
@@ -302,15 +303,4 @@ def _duplicates(values: Iterator[str]) -> bool:
         if value in seen:
             return True
         seen.add(value)
-    return False
-
-
-def _too_deep(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict | list):
-            if level > limit:
-                return True
-            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
     return False

@@ -32,6 +32,7 @@ __all__ = [
     "FieldFilter",
     "InvalidFilterError",
     "compile_filter",
+    "exceeds_depth",
     "has_template",
     "materialize_filter",
     "subtract",
@@ -138,7 +139,7 @@ def compile_filter(schema: object) -> FieldFilter:
     """Check ``schema`` (Draft 7 + our keywords + templates, depth ≤ 16) and build its validator."""
     if not isinstance(schema, dict):
         raise InvalidFilterError("a filter must be a JSON object")
-    if _depth(schema) > MAX_FILTER_DEPTH:
+    if exceeds_depth(schema, MAX_FILTER_DEPTH):
         raise InvalidFilterError(f"a filter is nested deeper than {MAX_FILTER_DEPTH} levels")
     try:
         Draft7Validator.check_schema(schema)  # also compiles every `pattern` (metaschema format "regex")
@@ -236,18 +237,16 @@ def _subschemas(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
             stack.extend(node)
 
 
-def _depth(value: object) -> int:
+def exceeds_depth(value: object, limit: int) -> bool:
+    """True when ``value`` nests objects/arrays more than ``limit`` levels (iterative: no recursion risk)."""
     stack: list[tuple[object, int]] = [(value, 1)]
-    deepest = 0
     while stack:
         node, level = stack.pop()
         if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_FILTER_DEPTH:
-                break  # already too deep; no need to walk further
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, level + 1) for child in children)
-    return deepest
+            if level > limit:
+                return True
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def _where(error: SchemaError) -> str:

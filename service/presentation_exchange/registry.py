@@ -43,7 +43,7 @@ class DefinitionEntry(msgspec.Struct, frozen=True, kw_only=True):
     definition: PresentationDefinition
     digest: str  # sha-256 (hex) of the canonical JSON of the raw definition, as in the file
     description: str | None = None
-    trusted_issuers: tuple[str, ...] | None = None  # None: any issuer the trust policy accepts
+    trusted_issuers: frozenset[str] | None = None  # None: any issuer the trust policy accepts
 
     @property
     def id(self) -> str:
@@ -122,7 +122,7 @@ def _load_file(path: Path) -> DefinitionEntry:
     )
 
 
-def _trusted_issuers(issuers: list[str] | None, name: str) -> tuple[str, ...] | None:
+def _trusted_issuers(issuers: list[str] | None, name: str) -> frozenset[str] | None:
     if issuers is None:
         return None
     # An empty list would trust nobody, which is a mistake rather than a policy: omit the member instead.
@@ -130,4 +130,4 @@ def _trusted_issuers(issuers: list[str] | None, name: str) -> tuple[str, ...] | 
         raise ConfigurationError(
             "definition.malformed", f"{name}: trusted_issuers must be a non-empty list of DIDs"
         )
-    return tuple(dict.fromkeys(issuers))
+    return frozenset(issuers)

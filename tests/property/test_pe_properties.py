@@ -13,10 +13,14 @@ from service.presentation_exchange import materialize_definition, parse_definiti
 from service.presentation_exchange.filters import materialize_filter
 from service.presentation_exchange.jsonpath import InvalidPathError, compile_path, find
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+)
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -48,11 +52,17 @@ descriptors = st.fixed_dictionaries(
     {"id": st.text(max_size=3) | json_values},
     optional={
         "constraints": st.fixed_dictionaries(
-            {}, optional={"fields": st.lists(fields, max_size=3), "limit_disclosure": st.sampled_from(["required", "x"])}
+            {},
+            optional={
+                "fields": st.lists(fields, max_size=3),
+                "limit_disclosure": st.sampled_from(["required", "x"]),
+            },
         )
         | json_values,
         "group": st.lists(st.sampled_from(["A", "B"]), max_size=2) | json_values,
-        "format": st.dictionaries(st.sampled_from(["jwt_vc", "jwt_vp_json", "ldp_vc"]), json_values, max_size=2),
+        "format": st.dictionaries(
+            st.sampled_from(["jwt_vc", "jwt_vp_json", "ldp_vc"]), json_values, max_size=2
+        ),
     },
 )
 requirement = st.fixed_dictionaries(
@@ -66,7 +76,10 @@ requirement = st.fixed_dictionaries(
     },
 )
 definitions = st.fixed_dictionaries(
-    {"id": st.text(max_size=3) | json_values, "input_descriptors": st.lists(descriptors, max_size=3) | json_values},
+    {
+        "id": st.text(max_size=3) | json_values,
+        "input_descriptors": st.lists(descriptors, max_size=3) | json_values,
+    },
     optional={
         "submission_requirements": st.lists(requirement, max_size=2),
         "format": json_values,
@@ -75,7 +88,10 @@ definitions = st.fixed_dictionaries(
 )
 entries = st.recursive(
     st.fixed_dictionaries(
-        {"format": st.sampled_from(["jwt_vp_json", "ldp_vc"]) | json_values, "path": path_texts | json_values},
+        {
+            "format": st.sampled_from(["jwt_vp_json", "ldp_vc"]) | json_values,
+            "path": path_texts | json_values,
+        },
         optional={"id": st.text(max_size=3) | json_values},
     ),
     lambda inner: st.fixed_dictionaries(
@@ -84,7 +100,11 @@ entries = st.recursive(
     max_leaves=6,
 )
 submissions = st.fixed_dictionaries(
-    {"id": st.text(max_size=3) | json_values, "definition_id": st.text(max_size=3), "descriptor_map": st.lists(entries, max_size=3)}
+    {
+        "id": st.text(max_size=3) | json_values,
+        "definition_id": st.text(max_size=3),
+        "descriptor_map": st.lists(entries, max_size=3),
+    }
 )
 
 
@@ -95,8 +115,11 @@ def test_parse_definition_raises_only_bad_backend_request(raw: Any) -> None:
     try:
         parse_definition(raw)
     except BadBackendRequest as exc:
-        assert exc.reason.startswith("definition.")
-        assert exc.description.isascii()
+        error = exc
+    else:
+        return
+    assert error.reason.startswith("definition.")
+    assert error.description.isascii()
 
 
 @settings(max_examples=300)
@@ -106,8 +129,11 @@ def test_parse_submission_raises_only_submission_mismatch(raw: Any) -> None:
     try:
         parse_submission(raw)
     except SubmissionMismatch as exc:
-        assert exc.reason.startswith("submission.")
-        assert exc.description.isascii()
+        error = exc
+    else:
+        return
+    assert error.reason.startswith("submission.")
+    assert error.description.isascii()
 
 
 @given(st.text(max_size=40), json_values)
@@ -136,8 +162,13 @@ def test_templates_give_iso_dates_not_after_today(today: dt.date, amount: int, u
 @given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)), st.integers(0, 150))
 def test_materialized_definition_holds_the_date(today: dt.date, years: int) -> None:
     """materialize_definition writes the same concrete date into raw and into the compiled filter."""
-    field = {"path": ["$.d"], "filter": {"type": "string", "format": "date", "formatMaximum": f"{{{{today-{years}y}}}}"}}
-    definition = parse_definition({"id": "p", "input_descriptors": [{"id": "d", "constraints": {"fields": [field]}}]})
+    field = {
+        "path": ["$.d"],
+        "filter": {"type": "string", "format": "date", "formatMaximum": f"{{{{today-{years}y}}}}"},
+    }
+    definition = parse_definition(
+        {"id": "p", "input_descriptors": [{"id": "d", "constraints": {"fields": [field]}}]}
+    )
     concrete = materialize_definition(definition, today=today)
     bound = concrete.raw["input_descriptors"][0]["constraints"]["fields"][0]["filter"]["formatMaximum"]
     assert dt.date.fromisoformat(bound) <= today

@@ -17,7 +17,11 @@ import pytest
 
 from service.errors import BadBackendRequest, SubmissionMismatch
 from service.presentation_exchange import evaluate_submission, parse_definition, parse_submission
-from service.presentation_exchange.requirements import SubmissionRequirement, check_requirements, requirements_met
+from service.presentation_exchange.requirements import (
+    SubmissionRequirement,
+    check_requirements,
+    requirements_met,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VECTORS = REPO_ROOT.parent / "shared" / "vectors" / "presentation-exchange"
@@ -26,9 +30,15 @@ VECTORS = REPO_ROOT.parent / "shared" / "vectors" / "presentation-exchange"
 # nothing would let any submission through, so we refuse it (our choice; the DIF schema allows it).
 REFUSED = {"presentation-definition/format_example.json": "definition.malformed"}
 # Examples whose files are bare input descriptors (no definition around them); we wrap them in one.
-BARE_DESCRIPTORS = {"presentation-definition/VC_expiration_example.json", "presentation-definition/VC_revocation_example.json"}
+BARE_DESCRIPTORS = {
+    "presentation-definition/VC_expiration_example.json",
+    "presentation-definition/VC_revocation_example.json",
+}
 # Files in the submission folders that carry no presentation_submission (a VP payload, a DIDComm shell).
-NO_SUBMISSION = {"presentation-submission/appendix_DIDComm_example.json", "oid4vp-draft23/response-jwt_vp.json"}
+NO_SUBMISSION = {
+    "presentation-submission/appendix_DIDComm_example.json",
+    "oid4vp-draft23/response-jwt_vp.json",
+}
 
 
 def load(relative: str) -> Any:
@@ -77,7 +87,9 @@ def test_definition_parses_or_is_refused_for_a_listed_reason(relative: str) -> N
         return
     definition = parse_definition(raw)
     assert definition.id == raw["id"]
-    assert [item.id for item in definition.input_descriptors] == [item["id"] for item in raw["input_descriptors"]]
+    assert [item.id for item in definition.input_descriptors] == [
+        item["id"] for item in raw["input_descriptors"]
+    ]
     assert definition.raw == raw
 
 
@@ -115,8 +127,11 @@ REQUIREMENT_CASES = [
 @pytest.mark.parametrize(("name", "satisfied", "met"), REQUIREMENT_CASES)
 def test_submission_requirement_examples(name: str, satisfied: set[str], met: bool) -> None:
     """The DIF requirement examples validate and give the hand-worked outcome for each satisfied set."""
-    requirements = tuple(msgspec.convert(load(f"submission-requirements/{name}")["submission_requirements"],
-                                         list[SubmissionRequirement]))
+    requirements = tuple(
+        msgspec.convert(
+            load(f"submission-requirements/{name}")["submission_requirements"], list[SubmissionRequirement]
+        )
+    )
     check_requirements(requirements, GROUPS)
     assert requirements_met(requirements, satisfied, GROUPS) is met
 
@@ -157,7 +172,9 @@ def test_oid4vp_draft23_jwt_vc_pair_evaluates() -> None:
 def test_dif_oidc_appendix_uses_formats_we_do_not_speak() -> None:
     """The DIF OIDC appendix maps 'jwt' and 'ldp_vc' objects: refused as submission.unsupported_format."""
     definition = parse_definition(unwrap_definition("presentation-definition/multi_group_example.json"))
-    submission = parse_submission(unwrap_submission(load("presentation-submission/appendix_OIDC_example.json")))
+    submission = parse_submission(
+        unwrap_submission(load("presentation-submission/appendix_OIDC_example.json"))
+    )
 
     def lookup(fmt: str, node: Any) -> Decoded:
         raise AssertionError("no lookup happens before the formats are checked")

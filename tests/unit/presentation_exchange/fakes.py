@@ -26,12 +26,19 @@ class FakeWallet:
     objects: dict[str, FakeDecoded] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    def add_vc(self, token: str, subject: Mapping[str, Any], *, alg: str = "ES256", fmt: str = "jwt_vc_json") -> str:
-        claims = {"iss": "did:example:issuer", "vc": {"type": ["VerifiableCredential"], "credentialSubject": dict(subject)}}
+    def add_vc(
+        self, token: str, subject: Mapping[str, Any], *, alg: str = "ES256", fmt: str = "jwt_vc_json"
+    ) -> str:
+        claims = {
+            "iss": "did:example:issuer",
+            "vc": {"type": ["VerifiableCredential"], "credentialSubject": dict(subject)},
+        }
         self.objects[token] = FakeDecoded(fmt, alg, (claims, claims["vc"]))
         return token
 
-    def add_vp(self, token: str, credentials: list[str], *, alg: str = "ES256", fmt: str = "jwt_vp_json") -> str:
+    def add_vp(
+        self, token: str, credentials: list[str], *, alg: str = "ES256", fmt: str = "jwt_vp_json"
+    ) -> str:
         claims = {"iss": "did:example:holder", "vp": {"verifiableCredential": list(credentials)}}
         self.objects[token] = FakeDecoded(fmt, alg, (claims,))
         return token
@@ -43,8 +50,14 @@ class FakeWallet:
         return self.objects[node]
 
 
-def entry(descriptor_id: str, *, path: str = "$", nested: str | None = "$.vp.verifiableCredential[0]",
-          fmt: str = "jwt_vp_json", nested_fmt: str = "jwt_vc_json") -> dict[str, Any]:
+def entry(
+    descriptor_id: str,
+    *,
+    path: str = "$",
+    nested: str | None = "$.vp.verifiableCredential[0]",
+    fmt: str = "jwt_vp_json",
+    nested_fmt: str = "jwt_vc_json",
+) -> dict[str, Any]:
     item: dict[str, Any] = {"id": descriptor_id, "format": fmt, "path": path}
     if nested is not None:
         item["path_nested"] = {"id": descriptor_id, "format": nested_fmt, "path": nested}

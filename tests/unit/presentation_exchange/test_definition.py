@@ -33,9 +33,16 @@ class TestParseDefinition:
         """A valid definition becomes Structs with compiled paths, filters and normalised formats."""
         definition = parse_definition(
             raw_pd(
-                descriptor("id_card", {**FIELD, "id": "type", "optional": True, "intent_to_retain": True},
-                           format={"jwt_vc": {"alg": ["ES256"]}}, name="ID", purpose="why"),
-                name="PD", purpose="because", format={"jwt_vp_json": {"alg": ["EdDSA"]}},
+                descriptor(
+                    "id_card",
+                    {**FIELD, "id": "type", "optional": True, "intent_to_retain": True},
+                    format={"jwt_vc": {"alg": ["ES256"]}},
+                    name="ID",
+                    purpose="why",
+                ),
+                name="PD",
+                purpose="because",
+                format={"jwt_vp_json": {"alg": ["EdDSA"]}},
             )
         )
         item = definition.input_descriptors[0]
@@ -43,10 +50,13 @@ class TestParseDefinition:
         assert (definition.id, definition.name, definition.purpose) == ("pd-1", "PD", "because")
         assert (item.id, item.name, item.purpose) == ("id_card", "ID", "why")
         assert field.path[0].text == "$.vc.type"
-        assert field.filter is not None and field.filter.accepts(["IDCredential"])
+        assert field.filter is not None
+        assert field.filter.accepts(["IDCredential"])
         assert (field.id, field.optional, field.intent_to_retain) == ("type", True, True)
-        assert item.format is not None and item.format.permits("jwt_vc_json", "ES256")
-        assert definition.format is not None and definition.format.permits("jwt_vp_json", "EdDSA")
+        assert item.format is not None
+        assert item.format.permits("jwt_vc_json", "ES256")
+        assert definition.format is not None
+        assert definition.format.permits("jwt_vp_json", "EdDSA")
         assert definition.submission_requirements is None
         assert not definition.templated
 
@@ -88,12 +98,24 @@ class TestRefusals:
             (raw_pd(descriptor("d", {"path": ["$.a"], "optional": "yes"})), "definition.malformed"),
             (raw_pd({"id": "d", "constraints": {"limit_disclosure": "always"}}), "definition.malformed"),
             (raw_pd(descriptor("d", FIELD), descriptor("d", FIELD)), "definition.duplicate_id"),
-            (raw_pd(descriptor("d", {**FIELD, "id": "f"}), descriptor("e", {**FIELD, "id": "f"})), "definition.duplicate_id"),
+            (
+                raw_pd(descriptor("d", {**FIELD, "id": "f"}), descriptor("e", {**FIELD, "id": "f"})),
+                "definition.duplicate_id",
+            ),
             (raw_pd(descriptor("d", {"path": ["$.a["]})), "definition.invalid_path"),
             (raw_pd(descriptor("d", {"path": ["$[(@.length-1)]"]})), "definition.invalid_path"),
-            (raw_pd(descriptor("d", {"path": ["$.a"], "filter": {"type": "nope"}})), "definition.invalid_filter"),
-            (raw_pd(descriptor("d", {"path": ["$.a"], "filter": {"$ref": "#"}})), "definition.invalid_filter"),
-            (raw_pd(descriptor("d", FIELD, format={"jwt_vc": {"alg": "ES256"}})), "definition.invalid_format"),
+            (
+                raw_pd(descriptor("d", {"path": ["$.a"], "filter": {"type": "nope"}})),
+                "definition.invalid_filter",
+            ),
+            (
+                raw_pd(descriptor("d", {"path": ["$.a"], "filter": {"$ref": "#"}})),
+                "definition.invalid_filter",
+            ),
+            (
+                raw_pd(descriptor("d", FIELD, format={"jwt_vc": {"alg": "ES256"}})),
+                "definition.invalid_format",
+            ),
             (raw_pd(descriptor("d", FIELD), format={"jwt_vc": []}), "definition.invalid_format"),
         ],
     )
@@ -106,7 +128,10 @@ class TestRefusals:
         [
             (raw_pd(descriptor("d", FIELD), frame={"@context": []}), "frame"),
             (raw_pd(descriptor("d", {**FIELD, "predicate": "required"})), "predicate"),
-            (raw_pd({"id": "d", "constraints": {"statuses": {"active": {"directive": "required"}}}}), "statuses"),
+            (
+                raw_pd({"id": "d", "constraints": {"statuses": {"active": {"directive": "required"}}}}),
+                "statuses",
+            ),
             (raw_pd({"id": "d", "constraints": {"is_holder": []}}), "is_holder"),
             (raw_pd({"id": "d", "constraints": {"same_subject": []}}), "same_subject"),
             (raw_pd({"id": "d", "constraints": {"subject_is_issuer": "required"}}), "subject_is_issuer"),
@@ -129,7 +154,7 @@ class TestRefusals:
         ],
     )
     def test_limits_are_enforced(self, raw: object) -> None:
-        """Over 64 descriptors, 64 fields, 16 paths (or none), or a too-deep document: definition.too_large."""
+        """Over 64 descriptors, 64 fields, 16 paths (or none), or too deep: definition.too_large."""
         assert refused(raw).reason == "definition.too_large"
 
     @pytest.mark.parametrize(
@@ -144,7 +169,9 @@ class TestRefusals:
     )
     def test_requirement_problems(self, requirements: list[Any], groups: list[Any], message: str) -> None:
         """Missing groups, unknown from-groups and impossible counts raise definition.invalid_requirement."""
-        descriptors = [descriptor(f"d{i}", FIELD, **({"group": g} if g else {})) for i, g in enumerate(groups)]
+        descriptors = [
+            descriptor(f"d{i}", FIELD, **({"group": g} if g else {})) for i, g in enumerate(groups)
+        ]
         error = refused(raw_pd(*descriptors, submission_requirements=requirements))
         assert error.reason == "definition.invalid_requirement"
         assert message in error.description
@@ -163,7 +190,7 @@ class TestMaterializeDefinition:
     }
 
     def test_templates_become_dates_in_raw_and_filters(self) -> None:
-        """Both the raw JSON (for the wallet) and the compiled filter (for the response) get the concrete date."""
+        """Both raw (for the wallet) and the compiled filter (for the response) get the concrete date."""
         templated = parse_definition(raw_pd(descriptor("d", self.AGE)))
         assert templated.templated
         concrete = materialize_definition(templated, today=dt.date(2025, 3, 1))

@@ -15,8 +15,15 @@ from service.presentation_exchange import (
 )
 from tests.unit.presentation_exchange.fakes import FakeDecoded, FakeWallet, descriptor, entry, pd, submission
 
-TYPE_FIELD = {"path": ["$.vc.type"], "filter": {"type": "array", "contains": {"const": "VerifiableCredential"}}}
-NAME_FIELD = {"id": "name", "path": ["$.vc.credentialSubject.name"], "filter": {"type": "string", "const": "Alice"}}
+TYPE_FIELD = {
+    "path": ["$.vc.type"],
+    "filter": {"type": "array", "contains": {"const": "VerifiableCredential"}},
+}
+NAME_FIELD = {
+    "id": "name",
+    "path": ["$.vc.credentialSubject.name"],
+    "filter": {"type": "string", "const": "Alice"},
+}
 
 
 @pytest.fixture
@@ -29,11 +36,15 @@ def wallet() -> FakeWallet:
     return wallet
 
 
-def run(definition: PresentationDefinition, raw_submission: dict[str, Any], vp_token: Any, wallet: FakeWallet) -> SubmissionResult:
+def run(
+    definition: PresentationDefinition, raw_submission: dict[str, Any], vp_token: Any, wallet: FakeWallet
+) -> SubmissionResult:
     return evaluate_submission(definition, parse_submission(raw_submission), vp_token, wallet.lookup)
 
 
-def reason_of(definition: PresentationDefinition, raw_submission: dict[str, Any], vp_token: Any, wallet: FakeWallet) -> str:
+def reason_of(
+    definition: PresentationDefinition, raw_submission: dict[str, Any], vp_token: Any, wallet: FakeWallet
+) -> str:
     with pytest.raises(SubmissionMismatch) as caught:
         run(definition, raw_submission, vp_token, wallet)
     assert caught.value.description.isascii()
@@ -48,14 +59,18 @@ class TestResolution:
         assert item.descriptor_id == "d"
         assert item.credential is wallet.objects["vc-alice"]
         assert item.presentations == (wallet.objects["vp-1"],)
-        assert [(f.field_id, f.path, f.value) for f in item.fields] == [("name", "$.vc.credentialSubject.name", "Alice")]
+        assert [(f.field_id, f.path, f.value) for f in item.fields] == [
+            ("name", "$.vc.credentialSubject.name", "Alice")
+        ]
         assert result.get("d") is item
         assert result.get("other") is None
 
     def test_array_vp_token_uses_indexed_paths(self, wallet: FakeWallet) -> None:
         """With an array vp_token, $[n] selects the n-th presentation."""
         wallet.add_vp("vp-bob", ["vc-bob"])
-        definition = pd(descriptor("d", {"path": ["$.vc.credentialSubject.name"], "filter": {"const": "Bob"}}))
+        definition = pd(
+            descriptor("d", {"path": ["$.vc.credentialSubject.name"], "filter": {"const": "Bob"}})
+        )
         result = run(definition, submission("pd-1", entry("d", path="$[1]")), ["vp-1", "vp-bob"], wallet)
         assert result.descriptors[0].credential is wallet.objects["vc-bob"]
 
@@ -68,7 +83,12 @@ class TestResolution:
 
     def test_lookup_receives_canonical_formats_and_nodes(self, wallet: FakeWallet) -> None:
         """Aliases in the map (jwt_vp, jwt_vc) reach the Lookup as canonical ids, with the selected node."""
-        run(pd(descriptor("d", NAME_FIELD)), submission("pd-1", entry("d", fmt="jwt_vp", nested_fmt="jwt_vc")), "vp-1", wallet)
+        run(
+            pd(descriptor("d", NAME_FIELD)),
+            submission("pd-1", entry("d", fmt="jwt_vp", nested_fmt="jwt_vc")),
+            "vp-1",
+            wallet,
+        )
         assert wallet.calls == [("jwt_vp_json", "vp-1"), ("jwt_vc_json", "vc-alice")]
 
     def test_shared_presentation_is_verified_once(self, wallet: FakeWallet) -> None:
@@ -88,37 +108,48 @@ class TestResolution:
 class TestStructuralReasons:
     def test_definition_mismatch(self, wallet: FakeWallet) -> None:
         """definition_id must name the definition: submission.definition_mismatch."""
-        assert reason_of(pd(descriptor("d", TYPE_FIELD)), submission("other", entry("d")), "vp-1", wallet) == (
-            "submission.definition_mismatch"
-        )
+        assert reason_of(
+            pd(descriptor("d", TYPE_FIELD)), submission("other", entry("d")), "vp-1", wallet
+        ) == ("submission.definition_mismatch")
 
     def test_unknown_descriptor(self, wallet: FakeWallet) -> None:
         """A map entry for a descriptor the definition lacks: submission.unknown_descriptor."""
         raw = submission("pd-1", entry("d"), entry("zzz"))
-        assert reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-1", wallet) == "submission.unknown_descriptor"
+        assert (
+            reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-1", wallet) == "submission.unknown_descriptor"
+        )
 
     def test_duplicate_descriptor(self, wallet: FakeWallet) -> None:
         """The same descriptor mapped twice: submission.duplicate_descriptor."""
         raw = submission("pd-1", entry("d"), entry("d"))
-        assert reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-1", wallet) == "submission.duplicate_descriptor"
+        assert (
+            reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-1", wallet)
+            == "submission.duplicate_descriptor"
+        )
 
     @pytest.mark.parametrize(("fmt", "nested_fmt"), [("ldp_vp", "jwt_vc_json"), ("jwt_vp_json", "dc+sd-jwt")])
     def test_unsupported_format(self, wallet: FakeWallet, fmt: str, nested_fmt: str) -> None:
         """A map format we do not speak, at any level: submission.unsupported_format, before any lookup."""
         raw = submission("pd-1", entry("d", fmt=fmt, nested_fmt=nested_fmt))
-        assert reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-1", wallet) == "submission.unsupported_format"
+        assert (
+            reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-1", wallet) == "submission.unsupported_format"
+        )
         assert wallet.calls == []
 
-    @pytest.mark.parametrize(("path", "vp_token"), [("$[0]", "vp-1"), ("$", ["vp-1"]), ("$.x", "vp-1"), ("$[00]", ["vp-1"])])
+    @pytest.mark.parametrize(
+        ("path", "vp_token"), [("$[0]", "vp-1"), ("$", ["vp-1"]), ("$.x", "vp-1"), ("$[00]", ["vp-1"])]
+    )
     def test_top_level_path_shape(self, wallet: FakeWallet, path: str, vp_token: Any) -> None:
-        """OpenID4VP: $ for a single presentation, $[n] for an array; anything else is submission.path_invalid."""
+        """OpenID4VP: $ for one presentation, $[n] for an array; anything else is submission.path_invalid."""
         raw = submission("pd-1", entry("d", path=path))
         assert reason_of(pd(descriptor("d", TYPE_FIELD)), raw, vp_token, wallet) == "submission.path_invalid"
 
     def test_path_unresolved_at_the_top(self, wallet: FakeWallet) -> None:
         """$[n] past the end of the array selects nothing: submission.path_unresolved."""
         raw = submission("pd-1", entry("d", path="$[3]"))
-        assert reason_of(pd(descriptor("d", TYPE_FIELD)), raw, ["vp-1"], wallet) == "submission.path_unresolved"
+        assert (
+            reason_of(pd(descriptor("d", TYPE_FIELD)), raw, ["vp-1"], wallet) == "submission.path_unresolved"
+        )
 
     def test_path_unresolved_when_nested(self, wallet: FakeWallet) -> None:
         """A path_nested that selects nothing in the VP: submission.path_unresolved."""
@@ -129,7 +160,10 @@ class TestStructuralReasons:
         """A decoded object with no documents cannot host path_nested: submission.path_unresolved."""
         wallet.objects["vp-empty"] = FakeDecoded("jwt_vp_json", "ES256", ())
         raw = submission("pd-1", entry("d"))
-        assert reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-empty", wallet) == "submission.path_unresolved"
+        assert (
+            reason_of(pd(descriptor("d", TYPE_FIELD)), raw, "vp-empty", wallet)
+            == "submission.path_unresolved"
+        )
 
     def test_path_ambiguous(self, wallet: FakeWallet) -> None:
         """A path selecting several nodes: submission.path_ambiguous."""
@@ -144,7 +178,10 @@ class TestStructuralReasons:
     def test_descriptor_missing(self, wallet: FakeWallet) -> None:
         """Without submission requirements every descriptor must be mapped: submission.descriptor_missing."""
         definition = pd(descriptor("a", TYPE_FIELD), descriptor("b", TYPE_FIELD))
-        assert reason_of(definition, submission("pd-1", entry("a")), "vp-1", wallet) == "submission.descriptor_missing"
+        assert (
+            reason_of(definition, submission("pd-1", entry("a")), "vp-1", wallet)
+            == "submission.descriptor_missing"
+        )
         assert wallet.calls == []  # refused before any verification work
 
 
@@ -161,9 +198,12 @@ class TestFormatRestrictions:
         ],
     )
     def test_descriptor_format_refuses(self, wallet: FakeWallet, formats: dict[str, Any]) -> None:
-        """Candidate format/alg not allowed, or a listed presentation format with another alg: format_not_allowed."""
+        """Candidate format/alg not allowed, or a listed VP format with another alg: format_not_allowed."""
         definition = pd(descriptor("d", TYPE_FIELD, format=formats))
-        assert reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet) == "submission.format_not_allowed"
+        assert (
+            reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet)
+            == "submission.format_not_allowed"
+        )
 
     @pytest.mark.parametrize(
         "formats",
@@ -180,12 +220,16 @@ class TestFormatRestrictions:
     def test_definition_level_format_applies_when_descriptor_has_none(self, wallet: FakeWallet) -> None:
         """The PD-level format restricts descriptors that do not carry their own."""
         definition = pd(descriptor("d", TYPE_FIELD), format={"jwt_vc_json": self.ALGS})
-        assert reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet) == "submission.format_not_allowed"
+        assert (
+            reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet)
+            == "submission.format_not_allowed"
+        )
 
     def test_descriptor_format_overrides_definition_format(self, wallet: FakeWallet) -> None:
         """A descriptor's own format replaces the PD-level one."""
         definition = pd(
-            descriptor("d", TYPE_FIELD, format={"jwt_vc_json": {"alg": ["ES256"]}}), format={"jwt_vc_json": self.ALGS}
+            descriptor("d", TYPE_FIELD, format={"jwt_vc_json": {"alg": ["ES256"]}}),
+            format={"jwt_vc_json": self.ALGS},
         )
         run(definition, submission("pd-1", entry("d")), "vp-1", wallet)
 
@@ -194,16 +238,26 @@ class TestFields:
     def test_field_missing(self, wallet: FakeWallet) -> None:
         """No path matched anything: submission.field_missing."""
         definition = pd(descriptor("d", {"path": ["$.vc.credentialSubject.email"]}))
-        assert reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet) == "submission.field_missing"
+        assert (
+            reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet)
+            == "submission.field_missing"
+        )
 
     def test_filter_failed(self, wallet: FakeWallet) -> None:
         """A value existed but failed the filter: submission.filter_failed."""
-        definition = pd(descriptor("d", {"path": ["$.vc.credentialSubject.name"], "filter": {"const": "Bob"}}))
-        assert reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet) == "submission.filter_failed"
+        definition = pd(
+            descriptor("d", {"path": ["$.vc.credentialSubject.name"], "filter": {"const": "Bob"}})
+        )
+        assert (
+            reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet)
+            == "submission.filter_failed"
+        )
 
     def test_optional_absent_field_is_skipped(self, wallet: FakeWallet) -> None:
         """An optional field nobody matched is satisfied and left out of the result."""
-        definition = pd(descriptor("d", {"path": ["$.vc.credentialSubject.email"], "optional": True}, NAME_FIELD))
+        definition = pd(
+            descriptor("d", {"path": ["$.vc.credentialSubject.email"], "optional": True}, NAME_FIELD)
+        )
         result = run(definition, submission("pd-1", entry("d")), "vp-1", wallet)
         assert [f.field_id for f in result.descriptors[0].fields] == ["name"]
 
@@ -211,11 +265,17 @@ class TestFields:
         """An optional field whose value fails its filter is submission.filter_failed."""
         field = {"path": ["$.vc.credentialSubject.age"], "optional": True, "filter": {"minimum": 40}}
         definition = pd(descriptor("d", field))
-        assert reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet) == "submission.filter_failed"
+        assert (
+            reason_of(definition, submission("pd-1", entry("d")), "vp-1", wallet)
+            == "submission.filter_failed"
+        )
 
     def test_next_path_is_tried_after_a_filter_failure(self, wallet: FakeWallet) -> None:
         """A value that fails the filter sends evaluation to the next path."""
-        field = {"path": ["$.vc.credentialSubject.name", "$.vc.credentialSubject.age"], "filter": {"type": "integer"}}
+        field = {
+            "path": ["$.vc.credentialSubject.name", "$.vc.credentialSubject.age"],
+            "filter": {"type": "integer"},
+        }
         result = run(pd(descriptor("d", field)), submission("pd-1", entry("d")), "vp-1", wallet)
         assert (result.descriptors[0].fields[0].path, result.descriptors[0].fields[0].value) == (
             "$.vc.credentialSubject.age",
@@ -256,7 +316,10 @@ class TestMappingDecision:
             descriptor("b", TYPE_FIELD, group=["A"]),
             submission_requirements=[{"rule": "pick", "count": 2, "from": "A"}],
         )
-        assert reason_of(definition, submission("pd-1", entry("a")), "vp-1", wallet) == "submission.requirements_unmet"
+        assert (
+            reason_of(definition, submission("pd-1", entry("a")), "vp-1", wallet)
+            == "submission.requirements_unmet"
+        )
 
     def test_one_credential_may_satisfy_two_descriptors(self, wallet: FakeWallet) -> None:
         """The same VC mapped to two descriptors satisfies both, each with its own fields."""
@@ -288,7 +351,12 @@ class TestSubmissionRequirements:
 
     def test_pick_is_met_and_unneeded_descriptors_are_ignored(self, wallet: FakeWallet) -> None:
         """Mapping one of group A is enough; group X, not required, may stay unmapped."""
-        result = run(self.definition(), submission("pd-1", entry("bob", nested="$.vp.verifiableCredential[1]")), "vp-2", wallet)
+        result = run(
+            self.definition(),
+            submission("pd-1", entry("bob", nested="$.vp.verifiableCredential[1]")),
+            "vp-2",
+            wallet,
+        )
         assert [item.descriptor_id for item in result.descriptors] == ["bob"]
 
     def test_failing_descriptor_is_discarded(self, wallet: FakeWallet) -> None:

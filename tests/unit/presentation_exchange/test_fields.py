@@ -24,7 +24,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 TODAY = dt.date(2025, 11, 22)
 
 
-def evaluate(definition: PresentationDefinition, subject: dict[str, Any], *, descriptor_id: str = "d") -> DescriptorResult:
+def evaluate(
+    definition: PresentationDefinition, subject: dict[str, Any], *, descriptor_id: str = "d"
+) -> DescriptorResult:
     wallet = FakeWallet()
     wallet.add_vc("vc", subject)
     wallet.add_vp("vp", ["vc"])
@@ -41,11 +43,20 @@ class TestDisclosedClaims:
                 {"id": "given", "path": ["$.vc.credentialSubject.givenName"]},
                 {"path": ["$.vc.credentialSubject.nationality"]},
                 {"id": "adult", "path": ["$.vc.credentialSubject.birthDate"], "filter": {"type": "string"}},
-                {"path": ["$.vc.credentialSubject.email"], "filter": {"type": "string"}, "intent_to_retain": True},
+                {
+                    "path": ["$.vc.credentialSubject.email"],
+                    "filter": {"type": "string"},
+                    "intent_to_retain": True,
+                },
                 {"id": "absent", "path": ["$.vc.credentialSubject.nothing"], "optional": True},
             )
         )
-        subject = {"givenName": "Ada", "nationality": "GB", "birthDate": "1990-01-01", "email": "ada@example.com"}
+        subject = {
+            "givenName": "Ada",
+            "nationality": "GB",
+            "birthDate": "1990-01-01",
+            "email": "ada@example.com",
+        }
         assert disclosed_claims(evaluate(definition, subject)) == {
             "given": "Ada",
             "nationality": "GB",
@@ -55,18 +66,30 @@ class TestDisclosedClaims:
 
     def test_first_field_wins_a_key_clash(self) -> None:
         """Two id-less fields ending in the same name keep the first value."""
-        definition = pd(descriptor("d", {"path": ["$.vc.credentialSubject.a.name"]}, {"path": ["$.vc.credentialSubject.name"]}))
-        assert disclosed_claims(evaluate(definition, {"a": {"name": "first"}, "name": "second"})) == {"name": "first"}
+        definition = pd(
+            descriptor(
+                "d", {"path": ["$.vc.credentialSubject.a.name"]}, {"path": ["$.vc.credentialSubject.name"]}
+            )
+        )
+        assert disclosed_claims(evaluate(definition, {"a": {"name": "first"}, "name": "second"})) == {
+            "name": "first"
+        }
 
     def test_path_without_a_name_uses_the_path(self) -> None:
         """A path with no member name (e.g. $.x[0] has one; $ has none) falls back to the path text."""
-        definition = pd(descriptor("d", {"path": ["$"], "filter": {"type": "object"}, "intent_to_retain": True}))
+        definition = pd(
+            descriptor("d", {"path": ["$"], "filter": {"type": "object"}, "intent_to_retain": True})
+        )
         claims = disclosed_claims(evaluate(definition, {}))
         assert list(claims) == ["$"]
 
     def test_field_match_records_filter_and_retention(self) -> None:
         """FieldMatch carries the path that matched, the value, and the filtered/retain flags."""
-        definition = pd(descriptor("d", {"id": "x", "path": ["$.nope", "$.vc.credentialSubject.x"], "filter": {"const": 1}}))
+        definition = pd(
+            descriptor(
+                "d", {"id": "x", "path": ["$.nope", "$.vc.credentialSubject.x"], "filter": {"const": 1}}
+            )
+        )
         (match,) = evaluate(definition, {"x": 1}).fields
         assert (match.field_id, match.path, match.value, match.filtered, match.retain) == (
             "x",
@@ -98,7 +121,9 @@ class TestAgeDefinitions:
             ("age-over-18", {"birthDate": "2007-11-22"}),
         ],
     )
-    def test_old_enough_either_way(self, age_definitions: dict[str, PresentationDefinition], name: str, subject: dict[str, Any]) -> None:
+    def test_old_enough_either_way(
+        self, age_definitions: dict[str, PresentationDefinition], name: str, subject: dict[str, Any]
+    ) -> None:
         """A true ageOverN claim or a birth date N years back satisfies the field; only True is disclosed."""
         definition = age_definitions[name]
         field_id = "age_over_21" if name.endswith("21") else "age_over_18"
@@ -116,7 +141,11 @@ class TestAgeDefinitions:
         ],
     )
     def test_too_young_or_unproven(
-        self, age_definitions: dict[str, PresentationDefinition], name: str, subject: dict[str, Any], reason: str
+        self,
+        age_definitions: dict[str, PresentationDefinition],
+        name: str,
+        subject: dict[str, Any],
+        reason: str,
     ) -> None:
         """A day short of the birthday, a false claim, a non-ISO date or no claim at all is refused."""
         with pytest.raises(SubmissionMismatch) as caught:
@@ -133,7 +162,9 @@ class TestAgeDefinitions:
         with pytest.raises(SubmissionMismatch):
             evaluate(on_28th, subject, descriptor_id="age_credential")
         on_1st = materialize_definition(registry_entry.definition, today=dt.date(2025, 3, 1))
-        assert disclosed_claims(evaluate(on_1st, subject, descriptor_id="age_credential")) == {"age_over_21": True}
+        assert disclosed_claims(evaluate(on_1st, subject, descriptor_id="age_credential")) == {
+            "age_over_21": True
+        }
 
     def test_unmaterialised_definition_never_accepts_a_date(self) -> None:
         """Evaluating the templated definition fails closed for birth dates."""

@@ -121,7 +121,7 @@ class TestCompileRefusals:
         ],
     )
     def test_bad_filters_are_refused(self, schema: object, message: str) -> None:
-        """Invalid schemas, $ref, misused comparison keywords and malformed templates raise InvalidFilterError."""
+        """Invalid schemas, $ref, misused comparison keywords and bad templates raise InvalidFilterError."""
         with pytest.raises(InvalidFilterError, match=message):
             compile_filter(schema)
 

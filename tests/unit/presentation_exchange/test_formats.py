@@ -34,7 +34,12 @@ class TestParseFormats:
 
     @pytest.mark.parametrize(
         "raw",
-        [{"jwt_vc": ["ES256"]}, {"jwt_vc": {"alg": []}}, {"jwt_vc": {"alg": "ES256"}}, {"jwt_vc": {"alg": [1]}}],
+        [
+            {"jwt_vc": ["ES256"]},
+            {"jwt_vc": {"alg": []}},
+            {"jwt_vc": {"alg": "ES256"}},
+            {"jwt_vc": {"alg": [1]}},
+        ],
     )
     def test_malformed_entries_are_refused(self, raw: dict[str, object]) -> None:
         """A value that is not an object, or an alg that is not a non-empty string array, is refused."""

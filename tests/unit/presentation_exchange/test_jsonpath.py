@@ -15,7 +15,10 @@ from service.presentation_exchange.jsonpath import (
 DOC = {
     "vc": {
         "type": ["VerifiableCredential", "IDCredential"],
-        "credentialSubject": {"birthDate": "2000-01-01", "accounts": [{"id": "a", "n": 1}, {"id": "b", "n": 2}]},
+        "credentialSubject": {
+            "birthDate": "2000-01-01",
+            "accounts": [{"id": "a", "n": 1}, {"id": "b", "n": 2}],
+        },
     },
     "@context": ["x"],
 }
@@ -44,7 +47,7 @@ class TestCompilePath:
         ],
     )
     def test_supported_syntax_selects_expected_values(self, text: str, expected: list[object]) -> None:
-        """Every construct PE lists (dot, bracket, index, union, slice, wildcard, .., ?()) evaluates as RFC 9535."""
+        """Each construct PE lists (dot, bracket, index, union, slice, *, .., ?()) evaluates as RFC 9535."""
         assert find(compile_path(text), DOC) == expected
 
     @pytest.mark.parametrize(
@@ -67,7 +70,7 @@ class TestCompilePath:
         ],
     )
     def test_unsafe_or_unknown_syntax_is_refused(self, text: str, message: str) -> None:
-        """Script expressions, regex, extensions, relative paths and deprecated operators raise InvalidPathError."""
+        """Scripts, regex, extensions, relative paths and deprecated operators raise InvalidPathError."""
         with pytest.raises(InvalidPathError, match=message):
             compile_path(text)
 

@@ -40,13 +40,20 @@ class TestLoadDefinitions:
 
     def test_entry_carries_metadata(self, tmp_path: Path) -> None:
         """description, trusted_issuers and a digest of the raw definition are kept per entry."""
-        write(tmp_path, "basic.json", {"presentation_definition": PD, "description": "Basic",
-                                       "trusted_issuers": ["did:web:a", "did:web:a", "did:key:z"]})
+        write(
+            tmp_path,
+            "basic.json",
+            {
+                "presentation_definition": PD,
+                "description": "Basic",
+                "trusted_issuers": ["did:web:a", "did:web:a", "did:key:z"],
+            },
+        )
         write(tmp_path, "notes.txt", "ignored")
         registry = load_definitions(tmp_path)
         item = registry.get("basic")
         assert item is not None
-        assert (item.description, item.trusted_issuers) == ("Basic", ("did:web:a", "did:key:z"))
+        assert (item.description, item.trusted_issuers) == ("Basic", frozenset({"did:web:a", "did:key:z"}))
         assert item.digest == definition_digest(PD)
         assert registry.get("missing") is None
         assert len(registry) == 1
@@ -63,7 +70,8 @@ class TestLoadDefinitions:
         """Without trusted_issuers the entry says None (no per-definition restriction)."""
         write(tmp_path, "basic.json", {"presentation_definition": PD})
         item = load_definitions(tmp_path).get("basic")
-        assert item is not None and item.trusted_issuers is None
+        assert item is not None
+        assert item.trusted_issuers is None
 
     @pytest.mark.parametrize(
         ("name", "content", "reason"),
@@ -72,13 +80,27 @@ class TestLoadDefinitions:
             ("basic.json", {"presentation_definition": PD, "extra": 1}, "definition.malformed"),
             ("basic.json", {"definition": PD}, "definition.malformed"),
             ("basic.json", {"presentation_definition": PD, "trusted_issuers": []}, "definition.malformed"),
-            ("basic.json", {"presentation_definition": PD, "trusted_issuers": ["https://x"]}, "definition.malformed"),
+            (
+                "basic.json",
+                {"presentation_definition": PD, "trusted_issuers": ["https://x"]},
+                "definition.malformed",
+            ),
             ("other.json", {"presentation_definition": PD}, "definition.id_mismatch"),
-            ("basic.json", {"presentation_definition": {**PD, "frame": {}}}, "definition.unsupported_feature"),
-            ("basic.json", {"presentation_definition": {**PD, "input_descriptors": []}}, "definition.malformed"),
+            (
+                "basic.json",
+                {"presentation_definition": {**PD, "frame": {}}},
+                "definition.unsupported_feature",
+            ),
+            (
+                "basic.json",
+                {"presentation_definition": {**PD, "input_descriptors": []}},
+                "definition.malformed",
+            ),
         ],
     )
-    def test_bad_files_fail_start_up_naming_the_file(self, tmp_path: Path, name: str, content: Any, reason: str) -> None:
+    def test_bad_files_fail_start_up_naming_the_file(
+        self, tmp_path: Path, name: str, content: Any, reason: str
+    ) -> None:
         """Any problem raises ConfigurationError with its reason and the file name in the description."""
         write(tmp_path, name, content)
         error = config_error(tmp_path)

@@ -60,7 +60,15 @@ class TestCheckRequirements:
     def test_valid_requirements_pass(self) -> None:
         """A well-formed nested requirement raises nothing."""
         check_requirements(
-            (req({"rule": "pick", "count": 1, "from_nested": [{"rule": "all", "from": "A"}, {"rule": "all", "from": "B"}]}),),
+            (
+                req(
+                    {
+                        "rule": "pick",
+                        "count": 1,
+                        "from_nested": [{"rule": "all", "from": "A"}, {"rule": "all", "from": "B"}],
+                    }
+                ),
+            ),
             GROUPS,
         )
 
@@ -84,13 +92,21 @@ class TestRequirementMet:
             ({"rule": "all", "from": "B"}, {"b1", "b2", "a1"}, True),
         ],
     )
-    def test_rules_count_satisfied_members(self, raw: dict[str, object], satisfied: set[str], met: bool) -> None:
+    def test_rules_count_satisfied_members(
+        self, raw: dict[str, object], satisfied: set[str], met: bool
+    ) -> None:
         """all needs every member; pick checks count/min/max, with an implicit min of 1 when none is given."""
         assert requirement_met(req(raw), satisfied, GROUPS) is met
 
     def test_nested_rules_count_satisfied_children(self) -> None:
         """from_nested counts satisfied nested requirements."""
-        nested = req({"rule": "pick", "count": 1, "from_nested": [{"rule": "all", "from": "A"}, {"rule": "all", "from": "B"}]})
+        nested = req(
+            {
+                "rule": "pick",
+                "count": 1,
+                "from_nested": [{"rule": "all", "from": "A"}, {"rule": "all", "from": "B"}],
+            }
+        )
         assert requirement_met(nested, {"b1", "b2"}, GROUPS)
         assert not requirement_met(nested, {"b1", "b2", "a1", "a2", "a3"}, GROUPS)
         assert not requirement_met(nested, {"b1", "a1"}, GROUPS)

@@ -46,10 +46,18 @@ class TestParseSubmission:
 
     def test_nested_entry_inherits_a_missing_id(self) -> None:
         """OpenID4VP draft 23 examples omit path_nested.id; it is taken from the parent."""
-        raw = submission("pd-1", {"id": "d", "format": "jwt_vp_json", "path": "$",
-                                  "path_nested": {"format": "jwt_vc_json", "path": "$.vp.verifiableCredential[0]"}})
+        raw = submission(
+            "pd-1",
+            {
+                "id": "d",
+                "format": "jwt_vp_json",
+                "path": "$",
+                "path_nested": {"format": "jwt_vc_json", "path": "$.vp.verifiableCredential[0]"},
+            },
+        )
         nested = parse_submission(raw).descriptor_map[0].path_nested
-        assert nested is not None and nested.id == "d"
+        assert nested is not None
+        assert nested.id == "d"
 
     def test_unknown_formats_parse(self) -> None:
         """Format support is judged at evaluation time, not while parsing."""
