@@ -19,7 +19,7 @@ import structlog
 
 from service.clock import Clock
 from service.did.resolve import DidResolver
-from service.errors import BadBackendRequest, NotFound, TransactionError, VerifierError
+from service.errors import BadBackendRequest, ConfigurationError, NotFound, TransactionError, VerifierError
 from service.keys import Keyring
 from service.presentation_exchange import (
     DefinitionRegistry,
@@ -100,8 +100,8 @@ class VerifierConfig:
     response_limits: ResponseLimits = ResponseLimits()
 
 
-def _random_id() -> str:
-    return secrets.token_urlsafe(16)  # 128 bits (OpenID4VP 1.0 §5.2 nonce/state)
+def _random() -> bytes:
+    return secrets.token_bytes(16)  # 128 bits (OpenID4VP 1.0 §5.2 nonce/state)
 
 
 class Verifier:
@@ -149,9 +149,9 @@ class Verifier:
         """Where the wallet posts its response."""
         return f"{self.config.public_url}/wallet/responses/{handle}"
 
-    def client_id_for(self, state: TransactionState, handle: str) -> str:
+    def client_id_for(self, handle: str) -> str:
         """Our client_id for this transaction (``redirect_uri``: the response URI itself, d20 §5.7)."""
-        return state.client_id or self.response_uri(handle)
+        return self.identity.client_id or self.response_uri(handle)
 
     # --- 1. create --- #
 
@@ -160,21 +160,21 @@ class Verifier:
         now = int(self.clock())
         definition_id, digest, inline = self._definition_reference(request)
         state = TransactionState(
-            id=_random_id(),
-            nonce=_random_id(),
-            state=_random_id(),
+            id_bytes=_random(),
+            nonce_bytes=_random(),
+            state_bytes=_random(),
             created_at=now,
             expires_at=now + self.config.transaction_ttl,
-            client_id=self.identity.client_id,
             client_id_scheme=self.identity.scheme,
             definition_id=definition_id,
             definition_digest=digest,
             inline_definition=inline,
-            webhook_url=request.webhook_url,
+            # The default target is not sealed in: it keeps the handle (and the QR code) short.
+            webhook_url=None if request.webhook_url == self.config.webhooks.default else request.webhook_url,
             correlation_id=request.correlation_id,
         )
         handle = seal(state, self.keyring)
-        client_id = self.client_id_for(state, handle)
+        client_id = self.client_id_for(handle)
         request_uri = self.request_uri(handle)
         link = "openid4vp://?" + _urlencode({"client_id": client_id, "request_uri": request_uri})
         log.info("transaction.created", transaction_id=state.id, definition_id=definition_id)
@@ -187,7 +187,7 @@ class Verifier:
             expires_at=state.expires_at,
         )
 
-    def _definition_reference(self, request: PresentationRequest) -> tuple[str, str | None, bytes | None]:
+    def _definition_reference(self, request: PresentationRequest) -> tuple[str, bytes | None, bytes | None]:
         if (request.definition_id is None) == (request.presentation_definition is None):
             raise BadBackendRequest(
                 "api.definition_choice", "Give exactly one of definition_id and presentation_definition"
@@ -196,7 +196,7 @@ class Verifier:
             entry = self.definitions.get(request.definition_id)
             if entry is None:
                 raise NotFound("definition.unknown", "No definition has that id")
-            return entry.definition.id, entry.digest, None
+            return entry.definition.id, _digest_prefix(entry.digest), None
         raw = msgspec.json.encode(request.presentation_definition)
         if len(raw) > _MAX_INLINE_DEFINITION:
             raise BadBackendRequest("definition.too_large", "The presentation definition is too large")
@@ -215,7 +215,7 @@ class Verifier:
         return build_request_object(
             state,
             identity=self.identity,
-            client_id=self.client_id_for(state, handle),
+            client_id=self.client_id_for(handle),
             response_uri=self.response_uri(handle),
             presentation_definition=definition.raw,
             client_metadata=self.config.client_metadata,
@@ -229,7 +229,7 @@ class Verifier:
             definition = parse_definition(msgspec.json.decode(state.inline_definition), error=BadBackendRequest)
         else:
             entry = self.definitions.get(state.definition_id)
-            if entry is None or entry.digest != state.definition_digest:
+            if entry is None or _digest_prefix(entry.digest) != state.definition_digest:
                 raise TransactionError("transaction.definition_changed", "The definition changed after the request")
             definition = entry.definition
             trusted = entry.trusted_issuers
@@ -278,7 +278,7 @@ class Verifier:
         verified = await verify_response(
             parsed,
             expected=Expectations(
-                client_id=self.client_id_for(state, handle),
+                client_id=self.client_id_for(handle),
                 nonce=state.nonce,
                 definition=definition,
                 trusted_issuers=trusted,
@@ -302,11 +302,13 @@ class Verifier:
     async def _deliver(self, verdict: Verdict, state: TransactionState, now: float) -> None:
         token = sign_verdict(verdict, self.keyring)
         event = f"presentation.{verdict.result}" if verdict.final else "presentation.attempt_rejected"
-        assert state.webhook_url is not None
+        url = state.webhook_url or self.config.webhooks.default
+        if url is None:
+            raise ConfigurationError("config.webhook", "No webhook target for this transaction")
         await self.outbox.enqueue(
             Delivery(
                 id=verdict.jti,
-                url=state.webhook_url,
+                url=url,
                 body=token.encode("ascii"),
                 event_type=event,
                 transaction_id=state.id,
@@ -337,6 +339,11 @@ def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
             )
         )
     return entries
+
+
+def _digest_prefix(digest: str) -> bytes:
+    # 64 bits tell a changed definition file apart; the handle need not carry the whole digest.
+    return bytes.fromhex(digest[:16])
 
 
 def _day_of(timestamp: int) -> date:

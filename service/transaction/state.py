@@ -1,8 +1,14 @@
-"""What a sealed transaction carries. There is no server-side session: this *is* the session."""
+"""What a sealed transaction carries. There is no server-side session: this *is* the session.
+
+Random values are kept as raw bytes and ``array_like`` drops field names: the handle ends up in a QR
+code, so every byte counts. The string forms the protocol uses are derived properties.
+"""
 
 from __future__ import annotations
 
 import msgspec
+
+from service.jose.encoding import b64url_encode
 
 __all__ = ["STATE_VERSION", "TransactionState"]
 
@@ -10,27 +16,38 @@ STATE_VERSION = 1
 
 
 class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
-    """One presentation request, as sealed into the request/response URI handle.
-
-    ``array_like`` keeps the encoding short: the handle ends up in a QR code.
-    """
+    """One presentation request, as sealed into the request/response URI handle."""
 
     version: int = STATE_VERSION
-    id: str
-    """Transaction id shown to the backend (random, 128 bits)."""
-    nonce: str
+    id_bytes: bytes
+    """Transaction id (random, 128 bits)."""
+    nonce_bytes: bytes
     """Request nonce every token must echo (random, 128 bits)."""
-    state: str
+    state_bytes: bytes
     """OAuth `state` the wallet must return (random, 128 bits)."""
     created_at: int
     expires_at: int
-    client_id: str
     client_id_scheme: str
     definition_id: str
-    definition_digest: str | None = None
-    """Digest of a named definition; a changed definition file fails the transaction."""
+    definition_digest: bytes | None = None
+    """Digest prefix of a named definition; a changed definition file fails the transaction."""
     inline_definition: bytes | None = None
     """JSON of an inline presentation definition (validated when the transaction was created)."""
     webhook_url: str | None = None
-    """Per-request webhook target (already checked against the allow-list); None means the default."""
+    """Per-request webhook target (checked against the allow-list); None means the configured default."""
     correlation_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Transaction id as shown to the backend and in verdicts."""
+        return b64url_encode(self.id_bytes)
+
+    @property
+    def nonce(self) -> str:
+        """The request ``nonce`` (base64url: only the characters OpenID4VP 1.0 §5.2 allows)."""
+        return b64url_encode(self.nonce_bytes)
+
+    @property
+    def state(self) -> str:
+        """The request ``state``."""
+        return b64url_encode(self.state_bytes)
