@@ -50,7 +50,9 @@ def load_or_create_keyring(settings: Settings) -> Keyring:
     if path.exists():
         return load_keyring(path.read_bytes())
     if not settings.development:
-        raise ConfigurationError("config.keyring", f"No keyring at {path} (generation is for development only)")
+        raise ConfigurationError(
+            "config.keyring", f"No keyring at {path} (generation is for development only)"
+        )
     keyring = generate_keyring()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
@@ -185,9 +187,7 @@ def create_app(
             version=_API_VERSION,
             description="SIOPv2 + OpenID4VP verifier: presentation requests in, signed verdict webhooks out.",
             path="/schema",
-            components=Components(
-                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
-            ),
+            components=Components(security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}),
         ),
         debug=False,
     )

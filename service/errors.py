@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 # RFC 6749 §4.1.2.1: error_description uses %x20-21 / %x23-5B / %x5D-7E (no '"' and no '\').
-_UNSAFE_DESCRIPTION_CHARS = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
+_UNSAFE_DESCRIPTION_CHARS = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 _MAX_DESCRIPTION = 300
 
 

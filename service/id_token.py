@@ -109,7 +109,9 @@ def verify_id_token(
     return Holder(id=subject.subject, method=subject.method, key=key, did=subject.did, document=document)
 
 
-def _subject_key(subject: IdTokenSubject, document: DidDocument | None, expected: IdTokenExpectations) -> PublicJwk:
+def _subject_key(
+    subject: IdTokenSubject, document: DidDocument | None, expected: IdTokenExpectations
+) -> PublicJwk:
     if subject.method == "jwk_thumbprint":
         sub_jwk = subject.jws.payload.get("sub_jwk")
         if not isinstance(sub_jwk, dict):
@@ -128,7 +130,10 @@ def _subject_key(subject: IdTokenSubject, document: DidDocument | None, expected
 
 
 def _check_subject_matches_key(subject: IdTokenSubject, key: PublicJwk) -> None:
-    if subject.method == "jwk_thumbprint" and JWK_THUMBPRINT_URN_PREFIX + jwk_thumbprint(key) != subject.subject:
+    if (
+        subject.method == "jwk_thumbprint"
+        and JWK_THUMBPRINT_URN_PREFIX + jwk_thumbprint(key) != subject.subject
+    ):
         raise ID_TOKEN.fail("thumbprint_mismatch", "ID Token sub is not the thumbprint of sub_jwk")
 
 
@@ -141,13 +146,13 @@ def _check_nonce(payload: Mapping[str, Any], nonce: str) -> None:
 
 
 def check_audience(payload: Mapping[str, Any], client_id: str, *, kind: TokenKind) -> None:
-    """``aud`` is our client_id, or an array holding it; several audiences need ``azp`` (OIDC Core §3.1.3.7)."""
+    """``aud`` is our client_id or an array holding it; several audiences need ``azp`` (OIDC Core 3.1.3.7)."""
     aud = payload.get("aud")
     if aud == client_id:
         return
-    if isinstance(aud, list) and client_id in aud and all(isinstance(a, str) for a in aud):
-        if len(aud) == 1 or payload.get("azp") == client_id:
-            return
+    # Several audiences: OIDC Core asks that the authorized party (azp) be us.
+    if isinstance(aud, list) and client_id in aud and (len(aud) == 1 or payload.get("azp") == client_id):
+        return
     raise kind.fail("audience_mismatch", "Token audience is not this verifier")
 
 

@@ -19,7 +19,16 @@ __all__ = ["AuthorizationResponse", "ResponseLimits", "WalletError", "parse_resp
 # RFC 6749 §4.1.2.1: error codes are %x20-21 / %x23-5B / %x5D-7E; we keep a stricter, log-safe subset.
 _ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
 _KNOWN_PARAMS = frozenset(
-    {"state", "id_token", "vp_token", "presentation_submission", "error", "error_description", "error_uri", "iss"}
+    {
+        "state",
+        "id_token",
+        "vp_token",
+        "presentation_submission",
+        "error",
+        "error_description",
+        "error_uri",
+        "iss",
+    }
 )
 
 
@@ -62,7 +71,9 @@ def parse_response(body: bytes, *, limits: ResponseLimits) -> AuthorizationRespo
         state=params.get("state"),
         id_token=params.get("id_token"),
         vp_token=_json_or_token(params.get("vp_token"), limits, "vp_token"),
-        presentation_submission=_json_value(params.get("presentation_submission"), limits, "presentation_submission"),
+        presentation_submission=_json_value(
+            params.get("presentation_submission"), limits, "presentation_submission"
+        ),
     )
 
 
@@ -72,7 +83,9 @@ def _parse_form(body: bytes, limits: ResponseLimits) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise MalformedResponse("response.not_utf8", "The response body is not UTF-8") from exc
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=limits.max_fields)
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=limits.max_fields
+        )
     except ValueError as exc:
         # parse_qsl raises ValueError both for bad syntax and for too many fields.
         raise LimitExceeded("limits.form_fields", "The response has too many or malformed fields") from exc

@@ -118,7 +118,9 @@ def rejected_verdict(
     if wallet_error is not None:
         reasons = [ReasonEntry(code=f"wallet.{wallet_error}", detail="The wallet answered with an error")]
     elif error is not None:
-        reasons = [ReasonEntry(code=error.reason, detail=error.description, descriptor_id=error.descriptor_id)]
+        reasons = [
+            ReasonEntry(code=error.reason, detail=error.description, descriptor_id=error.descriptor_id)
+        ]
     else:
         reasons = []
     return Verdict(

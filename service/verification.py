@@ -82,7 +82,9 @@ async def verify_response(
     now: float,
 ) -> VerifiedResponse:
     """Verify the ID Token, every presentation and the submission; raise at the first failure."""
-    holder = await _verify_holder(response.id_token, expected=expected, policy=policy, resolver=resolver, now=now)
+    holder = await _verify_holder(
+        response.id_token, expected=expected, policy=policy, resolver=resolver, now=now
+    )
     presentations = _presentation_tokens(response.vp_token, policy)
     if response.presentation_submission is None:
         raise SubmissionMismatch("submission.missing", "The response has no presentation_submission")
@@ -96,7 +98,12 @@ async def verify_response(
         max_credentials=policy.max_credentials,
     )
     verified_vps = {
-        token: verify_presentation(decode_presentation(token, max_length=policy.max_token_bytes), holder=holder, expected=exp, now=now)
+        token: verify_presentation(
+            decode_presentation(token, max_length=policy.max_token_bytes),
+            holder=holder,
+            expected=exp,
+            now=now,
+        )
         for token in presentations
     }
     credentials = _CredentialVerifier(
@@ -108,7 +115,12 @@ async def verify_response(
 
 
 async def _verify_holder(
-    id_token: str | None, *, expected: Expectations, policy: VerificationPolicy, resolver: DidResolver, now: float
+    id_token: str | None,
+    *,
+    expected: Expectations,
+    policy: VerificationPolicy,
+    resolver: DidResolver,
+    now: float,
 ) -> Holder:
     if id_token is None:
         raise IdTokenInvalid("id_token.missing", "The response has no id_token")
@@ -188,7 +200,9 @@ class _CredentialVerifier:
             if node not in self._verified:
                 self._verified[node] = self._verify(self._decoded[node])
             return self._verified[node]
-        raise SubmissionMismatch("submission.format_mismatch", "The mapped element is not of the declared format")
+        raise SubmissionMismatch(
+            "submission.format_mismatch", "The mapped element is not of the declared format"
+        )
 
     def _verify(self, jws: Jws) -> VerifiedCredential:
         issuer = credential_issuer(jws)
@@ -204,7 +218,9 @@ class _CredentialVerifier:
             clock_skew=self._policy.clock_skew,
         )
         if not entry.admits_types(credential.types):
-            raise CredentialInvalid("credential.untrusted_issuer", "The issuer is not trusted for this credential type")
+            raise CredentialInvalid(
+                "credential.untrusted_issuer", "The issuer is not trusted for this credential type"
+            )
         return credential
 
     def _issuer_key(self, jws: Jws, entry: TrustedIssuer) -> PublicJwk:
@@ -226,4 +242,6 @@ def _pinned_key(entry: TrustedIssuer, kid: str | None) -> PublicJwk:
         raise CredentialInvalid("credential.unknown_key", "The issuer key named by kid is not pinned")
     if len(keys) == 1:
         return keys[0][1]
-    raise CredentialInvalid("credential.unknown_key", "The credential names no key and the issuer has several")
+    raise CredentialInvalid(
+        "credential.unknown_key", "The credential names no key and the issuer has several"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +21,7 @@ from service.clock import Clock
 from service.did.resolve import DidResolver
 from service.errors import BadBackendRequest, ConfigurationError, NotFound, TransactionError, VerifierError
 from service.keys import Keyring
+from service.outbound import OutboundPolicy
 from service.presentation_exchange import (
     DefinitionRegistry,
     PresentationDefinition,
@@ -28,7 +29,6 @@ from service.presentation_exchange import (
     materialize_definition,
     parse_definition,
 )
-from service.outbound import OutboundPolicy
 from service.replay import ReplayGuard
 from service.request_object import ClientIdentity, build_request_object
 from service.response import ResponseLimits, WalletError, parse_response
@@ -97,7 +97,7 @@ class VerifierConfig:
     policy: VerificationPolicy
     client_metadata: Mapping[str, Any]
     webhooks: WebhookTargets
-    response_limits: ResponseLimits = ResponseLimits()
+    response_limits: ResponseLimits = field(default_factory=ResponseLimits)
 
 
 def _random() -> bytes:
@@ -222,15 +222,21 @@ class Verifier:
             now=now,
         )
 
-    def _definition_for(self, state: TransactionState) -> tuple[PresentationDefinition, frozenset[str] | None]:
+    def _definition_for(
+        self, state: TransactionState
+    ) -> tuple[PresentationDefinition, frozenset[str] | None]:
         """The definition exactly as the wallet saw it: templates filled in at the transaction's date."""
         trusted: frozenset[str] | None = None
         if state.inline_definition is not None:
-            definition = parse_definition(msgspec.json.decode(state.inline_definition), error=BadBackendRequest)
+            definition = parse_definition(
+                msgspec.json.decode(state.inline_definition), error=BadBackendRequest
+            )
         else:
             entry = self.definitions.get(state.definition_id)
             if entry is None or _digest_prefix(entry.digest) != state.definition_digest:
-                raise TransactionError("transaction.definition_changed", "The definition changed after the request")
+                raise TransactionError(
+                    "transaction.definition_changed", "The definition changed after the request"
+                )
             definition = entry.definition
             trusted = entry.trusted_issuers
         return materialize_definition(definition, today=_day_of(state.created_at)), trusted
@@ -254,7 +260,9 @@ class Verifier:
             raise TransactionError("transaction.expired", "The transaction has expired")
         if not await self.replay_guard.consume(state.id, expires_at=remember_until, now=now):
             await self._notice_replay(state, context, remember_until, now)
-            raise TransactionError("transaction.replayed", "A response was already received for this transaction")
+            raise TransactionError(
+                "transaction.replayed", "A response was already received for this transaction"
+            )
         try:
             verdict = await self._decide(state, handle, body, context, now)
         except VerifierError as exc:
@@ -289,14 +297,18 @@ class Verifier:
             now=now,
         )
         log.info("presentation.verified", credentials=len(verified.submission.descriptors))
-        return verified_verdict(context, now=now, holder=_holder_entry(verified), credentials=_credentials(verified))
+        return verified_verdict(
+            context, now=now, holder=_holder_entry(verified), credentials=_credentials(verified)
+        )
 
     async def _notice_replay(
         self, state: TransactionState, context: VerdictContext, remember_until: float, now: float
     ) -> None:
         # One notice per transaction at most: a flood of replays must not become a flood of webhooks.
         if await self.replay_guard.consume(state.id + ":replay", expires_at=remember_until, now=now):
-            error = TransactionError("transaction.replayed", "A response was already received for this transaction")
+            error = TransactionError(
+                "transaction.replayed", "A response was already received for this transaction"
+            )
             await self._deliver(rejected_verdict(context, now=now, error=error, final=False), state, now)
 
     async def _deliver(self, verdict: Verdict, state: TransactionState, now: float) -> None:

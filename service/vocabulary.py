@@ -22,7 +22,9 @@ AUTHORIZATION_SCHEME: Final = "openid4vp://"
 CLIENT_ID_SCHEME_DID: Final = "did"
 CLIENT_ID_SCHEME_REDIRECT_URI: Final = "redirect_uri"
 CLIENT_ID_SCHEME_X509_SAN_DNS: Final = "x509_san_dns"
-CLIENT_ID_SCHEMES: Final = frozenset({CLIENT_ID_SCHEME_DID, CLIENT_ID_SCHEME_REDIRECT_URI, CLIENT_ID_SCHEME_X509_SAN_DNS})
+CLIENT_ID_SCHEMES: Final = frozenset(
+    {CLIENT_ID_SCHEME_DID, CLIENT_ID_SCHEME_REDIRECT_URI, CLIENT_ID_SCHEME_X509_SAN_DNS}
+)
 
 # --- Subject syntax types (SIOPv2 §8) --- #
 JWK_THUMBPRINT_SUBJECT_TYPE: Final = "urn:ietf:params:oauth:jwk-thumbprint"

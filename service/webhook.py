@@ -289,11 +289,6 @@ class Outbox(Protocol):
 
     async def enqueue(self, delivery: Delivery) -> None: ...
 
-    @property
-    def running(self) -> bool:
-        """True while the worker task runs."""
-        return self._worker is not None and not self._worker.done()
-
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -436,6 +431,11 @@ class MemoryOutbox:
         check_webhook_id(delivery.id)
         check_event_type(delivery.event_type)
         self._push(delivery)
+
+    @property
+    def running(self) -> bool:
+        """True while the worker task runs."""
+        return self._worker is not None and not self._worker.done()
 
     async def start(self) -> None:
         """Start the worker task; a second call does nothing."""

@@ -25,7 +25,7 @@ class ApiKeyGuard:
         if self._allow_loopback and _is_loopback(connection.client.host if connection.client else None):
             return
         header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _sep, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("api.unauthorized", "A bearer API key is required")
         presented = token.strip().encode()

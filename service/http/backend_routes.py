@@ -8,6 +8,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
 from service.errors import DependencyUnavailable, NotFound
+from service.http.deps import VerifierDep
 from service.http.schemas import (
     CreatedPresentation,
     CreatePresentationBody,
@@ -17,7 +18,6 @@ from service.http.schemas import (
     JsonWebKeySet,
 )
 from service.presentation_exchange import DefinitionEntry
-from service.http.deps import VerifierDep
 from service.verifier import PresentationRequest
 from service.webhook import choose_webhook_url
 
@@ -45,7 +45,9 @@ class PresentationController(Controller):
     tags = ["presentations"]
 
     @post(operation_id="CreatePresentation", status_code=201, summary="Create a presentation request")
-    async def create(self, data: JSONBody[CreatePresentationBody], verifier: VerifierDep) -> CreatedPresentation:
+    async def create(
+        self, data: JSONBody[CreatePresentationBody], verifier: VerifierDep
+    ) -> CreatedPresentation:
         """Seal a new transaction; give `authorization_request_uri` to the wallet as a link or QR code."""
         settings = verifier.webhooks
         webhook_url = choose_webhook_url(

@@ -7,6 +7,8 @@ with their traceback, never with request data.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import structlog
 from litestar import Request, Response
@@ -29,13 +31,15 @@ _HTTP_ERROR_CODES = {
 }
 
 
-def _is_wallet_route(request: Request) -> bool:
+def _is_wallet_route(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/wallet/")
 
 
 def _oauth(status: int, error: str, description: str) -> Response[bytes]:
     body = OAuthErrorBody(error=error, error_description=safe_description(description))
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json", headers=_NO_STORE)
+    return Response(
+        msgspec.json.encode(body), status_code=status, media_type="application/json", headers=_NO_STORE
+    )
 
 
 def _problem(status: int, *, code: str, title: str, detail: str) -> Response[bytes]:
@@ -43,23 +47,27 @@ def _problem(status: int, *, code: str, title: str, detail: str) -> Response[byt
     return Response(msgspec.json.encode(body), status_code=status, media_type="application/problem+json")
 
 
-def _render(request: Request, status: int, *, error: str, code: str, title: str, detail: str) -> Response[bytes]:
+def _render(
+    request: Request[Any, Any, Any], status: int, *, error: str, code: str, title: str, detail: str
+) -> Response[bytes]:
     if _is_wallet_route(request):
         return _oauth(status, error, detail)
     return _problem(status, code=code, title=title, detail=detail)
 
 
-def handle_verifier_error(request: Request, exc: VerifierError) -> Response[bytes]:
+def handle_verifier_error(request: Request[Any, Any, Any], exc: VerifierError) -> Response[bytes]:
     """Our own errors: codes come from the class, the reason from the instance."""
     if exc.status_code >= 500:
         log.error("request.failed", reason=exc.reason, exc_info=exc)
     else:
         log.info("request.refused", reason=exc.reason, status=exc.status_code)
     title = exc.title if isinstance(exc, BackendError) else exc.error.replace("_", " ").capitalize()
-    return _render(request, exc.status_code, error=exc.error, code=exc.reason, title=title, detail=exc.description)
+    return _render(
+        request, exc.status_code, error=exc.error, code=exc.reason, title=title, detail=exc.description
+    )
 
 
-def handle_http_exception(request: Request, exc: HTTPException) -> Response[bytes]:
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     """Framework errors (validation, 404, 405, 413) in our two formats."""
     status = exc.status_code
     if status >= 500:
@@ -74,7 +82,7 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[byte
     return _render(request, status, error=error, code=code, title="Bad request", detail=detail)
 
 
-def handle_unexpected(request: Request, exc: Exception) -> Response[bytes]:
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """A bug: answer server_error, log the traceback."""
     log.error("request.crashed", error_type=type(exc).__name__, exc_info=exc)
     return _render(

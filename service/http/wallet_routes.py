@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
-from service.http.schemas import OAuthErrorBody
 from service.http.deps import VerifierDep
+from service.http.schemas import OAuthErrorBody
 from service.vocabulary import REQUEST_OBJECT_MEDIA_TYPE
 
 __all__ = ["WalletController"]
@@ -40,7 +42,9 @@ class WalletController(Controller):
         summary="Post the authorization response (direct_post)",
         status_code=200,
     )
-    async def response(self, handle: FromPath[str], request: Request, verifier: VerifierDep) -> Response[dict[str, str]]:
+    async def response(
+        self, handle: FromPath[str], request: Request[Any, Any, Any], verifier: VerifierDep
+    ) -> Response[dict[str, str]]:
         """Form-encoded `id_token`, `vp_token`, `presentation_submission`, `state` (or an error response).
 
         Answers `{}` once the response is taken (including a wallet's error response); an OAuth error

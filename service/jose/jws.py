@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from service.errors import InvalidRequest, MalformedResponse
+from service.errors import InvalidRequest
 from service.jose.encoding import b64url_decode, b64url_encode
 from service.jose.jwk import PublicJwk
 from service.strict_json import StrictJsonError, loads_strict

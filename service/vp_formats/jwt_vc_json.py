@@ -10,12 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.errors import CredentialInvalid, HolderBindingFailed, PresentationInvalid
+from service.did.resolve import select_verification_method
+from service.errors import CredentialInvalid, HolderBindingFailed, MalformedKey, PresentationInvalid
 from service.id_token import Holder, check_audience, check_time_claims
 from service.jose.jwk import PublicJwk, jwk_thumbprint, parse_public_jwk
-from service.errors import MalformedKey
 from service.jose.jws import Jws, TokenKind, decode_jws, verify_jws
-from service.did.resolve import select_verification_method
 from service.vocabulary import (
     FORMAT_JWT_VC_JSON,
     FORMAT_JWT_VP_JSON,
@@ -102,7 +101,9 @@ def decode_presentation(token: object, *, max_length: int) -> Jws:
     return jws
 
 
-def verify_presentation(jws: Jws, *, holder: Holder, expected: PresentationExpectations, now: float) -> VerifiedPresentation:
+def verify_presentation(
+    jws: Jws, *, holder: Holder, expected: PresentationExpectations, now: float
+) -> VerifiedPresentation:
     """Holder proof of a VP JWT: signed by the ID Token's holder, bound to our nonce and client_id."""
     payload = jws.payload
     key = _presentation_key(jws, holder)
@@ -110,11 +111,18 @@ def verify_presentation(jws: Jws, *, holder: Holder, expected: PresentationExpec
     _check_nonce(payload, expected.nonce)
     check_audience(payload, expected.client_id, kind=PRESENTATION)
     check_time_claims(
-        payload, now=now, skew=expected.clock_skew, max_age=expected.max_age, kind=PRESENTATION,
-        require_exp=False, require_iat=False,
+        payload,
+        now=now,
+        skew=expected.clock_skew,
+        max_age=expected.max_age,
+        kind=PRESENTATION,
+        require_exp=False,
+        require_iat=False,
     )
     credentials = _vp_credentials(payload, holder, expected.max_credentials)
-    return VerifiedPresentation(format=FORMAT_JWT_VP_JSON, alg=jws.alg, documents=(payload,), credentials=credentials)
+    return VerifiedPresentation(
+        format=FORMAT_JWT_VP_JSON, alg=jws.alg, documents=(payload,), credentials=credentials
+    )
 
 
 def _presentation_key(jws: Jws, holder: Holder) -> PublicJwk:
@@ -128,7 +136,7 @@ def _presentation_key(jws: Jws, holder: Holder) -> PublicJwk:
             )
         assert holder.document is not None
         return select_verification_method(holder.document, jws.kid, relationship="authentication").public_key
-    # JWK thumbprint holder: the VP must verify with sub_jwk; an `iss` or header `jwk`, when given, must agree.
+    # JWK thumbprint holder: the VP must verify with sub_jwk; `iss` or a header `jwk`, if given, must agree.
     if iss is not None and iss != holder.id:
         raise HolderBindingFailed(
             "holder_binding.presentation_holder_mismatch",
@@ -167,7 +175,8 @@ def _vp_credentials(payload: Mapping[str, Any], holder: Holder, max_credentials:
     vp_holder = vp.get("holder")
     if vp_holder is not None and vp_holder != holder.id:
         raise HolderBindingFailed(
-            "holder_binding.presentation_holder_mismatch", "The presentation holder is not the ID Token subject"
+            "holder_binding.presentation_holder_mismatch",
+            "The presentation holder is not the ID Token subject",
         )
     credentials = vp.get("verifiableCredential", [])
     if isinstance(credentials, str):
@@ -264,7 +273,9 @@ def _check_bound_to_holder(subject: str | None, payload: Mapping[str, Any], hold
     if subject == holder.id:
         return
     cnf = payload.get("cnf")
-    if isinstance(cnf, dict) and _thumbprint_urn(cnf.get("jwk")) == JWK_THUMBPRINT_URN_PREFIX + jwk_thumbprint(holder.key):
+    if isinstance(cnf, dict) and _thumbprint_urn(
+        cnf.get("jwk")
+    ) == JWK_THUMBPRINT_URN_PREFIX + jwk_thumbprint(holder.key):
         return
     if subject is None:
         raise HolderBindingFailed("holder_binding.subject_missing", "The credential names no subject to bind")

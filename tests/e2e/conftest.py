@@ -94,7 +94,9 @@ def _free_socket() -> socket.socket:
     return sock
 
 
-def start_service(tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, Any], **overrides: Any) -> RunningService:
+def start_service(
+    tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, Any], **overrides: Any
+) -> RunningService:
     """Start the real app under uvicorn on an ephemeral port."""
     sock = _free_socket()
     port = sock.getsockname()[1]
@@ -123,7 +125,14 @@ def start_service(tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, An
         if time.monotonic() > deadline:
             raise RuntimeError("service did not start")
         time.sleep(0.01)
-    return RunningService(url=f"http://127.0.0.1:{port}", clock=clock, receiver=receiver, server=server, thread=thread, sock=sock)
+    return RunningService(
+        url=f"http://127.0.0.1:{port}",
+        clock=clock,
+        receiver=receiver,
+        server=server,
+        thread=thread,
+        sock=sock,
+    )
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,9 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory, receiver: WebhookReceiver, issuers: Issuers) -> Iterator[RunningService]:
+def service(
+    tmp_path_factory: pytest.TempPathFactory, receiver: WebhookReceiver, issuers: Issuers
+) -> Iterator[RunningService]:
     running = start_service(tmp_path_factory.mktemp("svc"), receiver, issuers.trust_file())
     yield running
     running.stop()

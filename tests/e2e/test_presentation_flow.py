@@ -81,14 +81,22 @@ def test_two_credentials_from_two_issuers(
             {
                 "id": "age",
                 "constraints": {
-                    "fields": [{"path": ["$.vc.credentialSubject.ageOver18"], "filter": {"type": "boolean", "const": True}}]
+                    "fields": [
+                        {
+                            "path": ["$.vc.credentialSubject.ageOver18"],
+                            "filter": {"type": "boolean", "const": True},
+                        }
+                    ]
                 },
             },
             {
                 "id": "membership",
                 "constraints": {
                     "fields": [
-                        {"path": ["$.vc.type"], "filter": {"type": "array", "contains": {"const": "MembershipCredential"}}},
+                        {
+                            "path": ["$.vc.type"],
+                            "filter": {"type": "array", "contains": {"const": "MembershipCredential"}},
+                        },
                         {"id": "member_id", "path": ["$.vc.credentialSubject.memberId"]},
                     ]
                 },
@@ -134,7 +142,12 @@ def test_two_presentations_in_one_response(
 
 
 def _expect_rejected(
-    service: RunningService, created: dict[str, Any], answer: Any, reason: str, *, error: str = "invalid_request"
+    service: RunningService,
+    created: dict[str, Any],
+    answer: Any,
+    reason: str,
+    *,
+    error: str = "invalid_request",
 ) -> dict[str, Any]:
     assert answer.status_code == 400, answer.text
     body = answer.json()
@@ -148,10 +161,19 @@ def _expect_rejected(
 
 
 REJECTIONS: dict[str, tuple[Callable[[Wallet, Issuers], dict[str, Any]], str]] = {
-    "id_token_nonce": (lambda w, i: {"id_token_claims": {"nonce": "not-the-nonce"}}, "id_token.nonce_mismatch"),
+    "id_token_nonce": (
+        lambda w, i: {"id_token_claims": {"nonce": "not-the-nonce"}},
+        "id_token.nonce_mismatch",
+    ),
     "vp_nonce": (lambda w, i: {"vp_claims": {"nonce": "not-the-nonce"}}, "presentation.nonce_mismatch"),
-    "id_token_audience": (lambda w, i: {"id_token_claims": {"aud": "did:key:someone-else"}}, "id_token.audience_mismatch"),
-    "vp_audience": (lambda w, i: {"vp_claims": {"aud": "https://other.example"}}, "presentation.audience_mismatch"),
+    "id_token_audience": (
+        lambda w, i: {"id_token_claims": {"aud": "did:key:someone-else"}},
+        "id_token.audience_mismatch",
+    ),
+    "vp_audience": (
+        lambda w, i: {"vp_claims": {"aud": "https://other.example"}},
+        "presentation.audience_mismatch",
+    ),
     "id_token_expired": (lambda w, i: {"id_token_claims": {"exp": 1_000_000}}, "id_token.expired"),
     "id_token_iss_not_sub": (
         lambda w, i: {"id_token_claims": {"iss": "https://self-issued.me/v2"}},
@@ -199,7 +221,10 @@ CREDENTIAL_REJECTIONS: dict[str, tuple[Callable[[Wallet, Issuers], str], str]] =
         lambda w, i: i.trusted.issue(w.holder.id, {"ageOver21": True}, sign_with=KeyPair.generate("ed25519")),
         "credential.bad_signature",
     ),
-    "untrusted_issuer": (lambda w, i: i.untrusted.issue(w.holder.id, {"ageOver21": True}), "credential.untrusted_issuer"),
+    "untrusted_issuer": (
+        lambda w, i: i.untrusted.issue(w.holder.id, {"ageOver21": True}),
+        "credential.untrusted_issuer",
+    ),
     "expired_credential": (
         lambda w, i: i.trusted.issue(w.holder.id, {"ageOver21": True}, nbf=1_000_000, exp=2_000_000),
         "credential.expired",
@@ -212,14 +237,21 @@ CREDENTIAL_REJECTIONS: dict[str, tuple[Callable[[Wallet, Issuers], str], str]] =
         lambda w, i: i.trusted.issue(w.holder.id, {"ageOver21": True}, hmac_secret=b"s" * 32),
         "credential.alg_not_allowed",
     ),
-    "under_age": (lambda w, i: i.trusted.issue(w.holder.id, {"ageOver21": False}), "submission.filter_failed"),
+    "under_age": (
+        lambda w, i: i.trusted.issue(w.holder.id, {"ageOver21": False}),
+        "submission.filter_failed",
+    ),
     "young_birth_date": (
         lambda w, i: i.trusted.issue(
-            w.holder.id, {"birthDate": (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365 * 15)).isoformat()}
+            w.holder.id,
+            {"birthDate": (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365 * 15)).isoformat()},
         ),
         "submission.filter_failed",
     ),
-    "no_age_claim": (lambda w, i: i.trusted.issue(w.holder.id, {"name": "Alice"}), "submission.field_missing"),
+    "no_age_claim": (
+        lambda w, i: i.trusted.issue(w.holder.id, {"name": "Alice"}),
+        "submission.field_missing",
+    ),
 }
 
 
@@ -245,7 +277,11 @@ def _submission(request: Any, **changes: Any) -> dict[str, Any]:
                 "id": descriptor,
                 "format": "jwt_vp_json",
                 "path": "$",
-                "path_nested": {"id": descriptor, "format": "jwt_vc_json", "path": "$.vp.verifiableCredential[0]"},
+                "path_nested": {
+                    "id": descriptor,
+                    "format": "jwt_vc_json",
+                    "path": "$.vp.verifiableCredential[0]",
+                },
             }
         ],
     }
@@ -271,7 +307,9 @@ def test_rejected_missing_required_descriptor(
     wallet = make_wallet()
     created, request = _begin(service, wallet)
     answer = wallet.respond(
-        request, [_age_credential(issuers.trusted, wallet)], submission=_submission(request, descriptor_map=[])
+        request,
+        [_age_credential(issuers.trusted, wallet)],
+        submission=_submission(request, descriptor_map=[]),
     )
     _expect_rejected(service, created, answer, "submission.descriptor_missing")
 
@@ -354,7 +392,14 @@ def test_hmac_with_public_key_as_secret(
     created, request = _begin(service, wallet)
     form = wallet.build_response(request, [_age_credential(issuers.trusted, wallet)])
     jwk = wallet.holder.key.public_jwk()
-    claims = {"iss": wallet.holder.id, "sub": wallet.holder.id, "sub_jwk": jwk, "aud": request.client_id,
-              "nonce": request.nonce, "iat": 1, "exp": 4_000_000_000}
+    claims = {
+        "iss": wallet.holder.id,
+        "sub": wallet.holder.id,
+        "sub_jwk": jwk,
+        "aud": request.client_id,
+        "nonce": request.nonce,
+        "iat": 1,
+        "exp": 4_000_000_000,
+    }
     form["id_token"] = sign_hmac_jwt({"typ": "JWT"}, claims, str(jwk).encode())
     _expect_rejected(service, created, wallet.post(request, form), "id_token.alg_not_allowed")
