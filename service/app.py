@@ -152,7 +152,10 @@ def create_app(
             ),
             response_limits=ResponseLimits(),
             webhooks=WebhookTargets(
-                default=settings.webhook_url, allow_list=settings.webhook_allow_list, policy=outbound
+                default=settings.webhook_url,
+                allow_list=settings.webhook_allow_list,
+                policy=outbound,
+                allow_loopback=settings.development,
             ),
         ),
         keyring=keyring,

@@ -7,12 +7,13 @@ decides, whatever it contains; later posts are refused and reported once as a no
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import msgspec
 import structlog
@@ -45,7 +46,7 @@ from service.verdict import (
     verified_verdict,
 )
 from service.verification import Expectations, VerificationPolicy, VerifiedResponse, verify_response
-from service.webhook import Delivery, Outbox
+from service.webhook import Delivery, Outbox, choose_webhook_url
 
 __all__ = ["CreatedTransaction", "PresentationRequest", "Verifier", "VerifierConfig", "WebhookTargets"]
 
@@ -85,6 +86,25 @@ class WebhookTargets:
     allow_list: tuple[str, ...]
     policy: OutboundPolicy | None = None
     """SSRF rules a chosen URL must already pass when the transaction is created."""
+    allow_loopback: bool = False
+    """Development: any http(s) URL on this machine may be named without an allow-list entry."""
+
+    def choose(self, requested: str | None) -> str:
+        """The webhook target for a new transaction (the allow-list stops an API key making us a proxy)."""
+        allow_list = self.allow_list
+        if requested is not None and self.allow_loopback and _is_loopback_url(requested):
+            allow_list = (*allow_list, requested)
+        return choose_webhook_url(requested, default=self.default, allow_list=allow_list, policy=self.policy)
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from litestar.params import FromPath, JSONBody
 
 from service.errors import DependencyUnavailable, NotFound
 from service.http.deps import VerifierDep
+from service.http.docs import backend_errors
 from service.http.schemas import (
     CreatedPresentation,
     CreatePresentationBody,
@@ -19,7 +20,6 @@ from service.http.schemas import (
 )
 from service.presentation_exchange import DefinitionEntry
 from service.verifier import PresentationRequest
-from service.webhook import choose_webhook_url
 
 __all__ = ["DefinitionController", "PresentationController", "PublicController"]
 
@@ -44,15 +44,18 @@ class PresentationController(Controller):
     path = "/v1/presentations"
     tags = ["presentations"]
 
-    @post(operation_id="CreatePresentation", status_code=201, summary="Create a presentation request")
+    @post(
+        operation_id="CreatePresentation",
+        status_code=201,
+        summary="Create a presentation request",
+        responses=backend_errors(400, 401, 403, 404),
+        security=[{"ApiKey": []}],
+    )
     async def create(
         self, data: JSONBody[CreatePresentationBody], verifier: VerifierDep
     ) -> CreatedPresentation:
         """Seal a new transaction; give `authorization_request_uri` to the wallet as a link or QR code."""
-        settings = verifier.webhooks
-        webhook_url = choose_webhook_url(
-            data.webhook_url, default=settings.default, allow_list=settings.allow_list, policy=settings.policy
-        )
+        webhook_url = verifier.webhooks.choose(data.webhook_url)
         created = verifier.create(
             PresentationRequest(
                 definition_id=data.definition_id,
@@ -76,12 +79,23 @@ class DefinitionController(Controller):
     path = "/v1/definitions"
     tags = ["definitions"]
 
-    @get(operation_id="ListDefinitions", summary="List named definitions")
+    @get(
+        operation_id="ListDefinitions",
+        summary="List named definitions",
+        responses=backend_errors(401),
+        security=[{"ApiKey": []}],
+    )
     async def list_definitions(self, verifier: VerifierDep) -> list[DefinitionSummary]:
         """Every definition loaded at start-up."""
         return [_summary(entry) for entry in verifier.definitions.list()]
 
-    @get("/{definition_id:str}", operation_id="GetDefinition", summary="Get one named definition")
+    @get(
+        "/{definition_id:str}",
+        operation_id="GetDefinition",
+        summary="Get one named definition",
+        responses=backend_errors(401, 404),
+        security=[{"ApiKey": []}],
+    )
     async def get_definition(self, definition_id: FromPath[str], verifier: VerifierDep) -> DefinitionDetail:
         """One definition with its presentation definition."""
         entry = verifier.definitions.get(definition_id)
@@ -115,7 +129,7 @@ class PublicController(Controller):
         """The process answers."""
         return Health(status="ok")
 
-    @get("/health/ready", operation_id="Readiness", summary="Readiness probe")
+    @get("/health/ready", operation_id="Readiness", summary="Readiness probe", responses=backend_errors(503))
     async def ready(self, verifier: VerifierDep) -> Health:
         """Keys and definitions are loaded and the delivery worker runs; otherwise 503."""
         if not verifier.ready():

@@ -9,13 +9,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
 from service.http.deps import VerifierDep
-from service.http.schemas import OAuthErrorBody
+from service.http.docs import AuthorizationResponseOperation, wallet_errors
 from service.vocabulary import REQUEST_OBJECT_MEDIA_TYPE
 
 __all__ = ["WalletController"]
 
 _NO_STORE = {"Cache-Control": "no-store"}
-_ERROR_RESPONSES = {400: OAuthErrorBody}
 
 
 class WalletController(Controller):
@@ -29,6 +28,7 @@ class WalletController(Controller):
         operation_id="GetRequestObject",
         summary="Fetch the signed request object",
         media_type=REQUEST_OBJECT_MEDIA_TYPE,
+        responses=wallet_errors(),
     )
     async def request_object(self, handle: FromPath[str], verifier: VerifierDep) -> Response[str]:
         """The Request Object (JAR) for a live transaction; any error is final for the wallet."""
@@ -41,6 +41,8 @@ class WalletController(Controller):
         operation_id="PostAuthorizationResponse",
         summary="Post the authorization response (direct_post)",
         status_code=200,
+        responses=wallet_errors(),
+        operation_class=AuthorizationResponseOperation,
     )
     async def response(
         self, handle: FromPath[str], request: Request[Any, Any, Any], verifier: VerifierDep

@@ -188,3 +188,48 @@ def make_wallet() -> Iterator[Callable[..., Wallet]]:
     yield factory
     for wallet in wallets:
         wallet.close()
+
+
+# --- Services whose public host name or fixed settings differ from start_service's --- #
+
+
+def start_service_at(
+    tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, Any], host: str = "localhost", **overrides: Any
+) -> RunningService:
+    """Like start_service, but public_url names `host` (the socket still binds 127.0.0.1).
+
+    Every setting start_service fixes (webhook_url, log_level, retry delays...) may be overridden here,
+    e.g. ``webhook_url=None`` for a service without a default webhook. The backend client talks to
+    127.0.0.1 directly; wallets follow the URLs the service hands out, which name `host`.
+    """
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    trust_file = tmp_path / "trust.json"
+    trust_file.write_text(json.dumps(trust))
+    values: dict[str, Any] = {
+        "public_url": f"http://{host}:{port}",
+        "definitions_dir": str(REPO_ROOT / "definitions"),
+        "trust_file": str(trust_file),
+        "webhook_url": receiver.url,
+        "webhook_secrets": (WEBHOOK_SECRET,),
+        "webhook_base_delay": 0.05,
+        "webhook_max_delay": 0.3,
+        "log_level": "warning",
+    }
+    values.update(overrides)
+    settings = load_settings({}, **values)
+    clock = OffsetClock()
+    app = create_app(settings, clock=clock, keyring=generate_keyring())
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError("service did not start")
+        time.sleep(0.01)
+    return RunningService(
+        url=f"http://127.0.0.1:{port}", clock=clock, receiver=receiver, server=server, thread=thread, sock=sock
+    )

@@ -37,7 +37,7 @@ def _begin(service: RunningService, wallet: Wallet, **create: Any) -> tuple[dict
 def test_accepted_for_each_holder_kind(
     service: RunningService, issuers: Issuers, make_wallet: Callable[..., Wallet], kind: str, subject: str
 ) -> None:
-    """A wallet of each key type and subject syntax proves age over 21 and the backend gets a verified verdict."""
+    """Each key type and subject syntax proves age over 21; the backend gets a verified verdict."""
     wallet = make_wallet(kind, subject)
     created, request = _begin(service, wallet, correlation_id="order-42")
     answer = wallet.respond(request, [_age_credential(issuers.trusted, wallet)])
