@@ -57,3 +57,5 @@ def configure_logging(*, fmt: str = "json", level: str = "info") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stdout, format="%(message)s", force=True)
+    # httpx logs every request URL at INFO; outbound URLs are configuration, not events worth a line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
