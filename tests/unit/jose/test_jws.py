@@ -307,6 +307,16 @@ class TestMalformedTokens:
         error = _failure(f"{_segment({'alg': 'EdDSA'})}.{b64url_encode(payload)}.AAAA")
         assert error.reason == "t.malformed"
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: loads_strict auto-detects UTF-16/32 bytes, so decode_jws accepts a non-UTF-8 header",
+    )
+    @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-32", "utf-8-sig"])
+    def test_header_not_utf8_rejected(self, encoding: str) -> None:
+        """A header encoded as UTF-16/32 or with a BOM is malformed: JWS is BASE64URL(UTF8(header))."""
+        header = b64url_encode('{"alg":"EdDSA"}'.encode(encoding))
+        assert _reason(f"{header}.{_segment(PAYLOAD)}.AAAA") == "t.malformed"
+
     def test_structural_failures_use_the_kinds_error_class(self) -> None:
         """Failures after base64url decoding are raised as the kind's error class."""
         assert type(_failure(_compact(["alg"], PAYLOAD))) is IdTokenInvalid

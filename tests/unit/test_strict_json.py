@@ -1,0 +1,129 @@
+"""Strict JSON: no duplicate members, no NaN/Infinity, bounded nesting, one error type."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from service.strict_json import StrictJsonError, loads_strict, max_nesting
+
+
+class TestLoadsStrict:
+    def test_standard_json_decodes(self) -> None:
+        """Ordinary JSON text and bytes decode to the same Python values json would give."""
+        text = '{"a": [1, 2.5, "x", true, false, null], "b": {"c": "ü"}}'
+        expected = {"a": [1, 2.5, "x", True, False, None], "b": {"c": "ü"}}
+        assert loads_strict(text) == expected
+        assert loads_strict(text.encode("utf-8")) == expected
+
+    @pytest.mark.parametrize(
+        "text",
+        ['{"a": 1, "a": 1}', '{"a": 1, "a": 2}', '{"x": {"b": 1, "b": 2}}', '[{"k": 0}, {"k": 1, "k": 1}]'],
+    )
+    def test_duplicate_members_rejected(self, text: str) -> None:
+        """An object naming a member twice, at any depth and even with equal values, is refused."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(text)
+
+    def test_same_name_in_sibling_objects_allowed(self) -> None:
+        """The same member name in two different objects is not a duplicate."""
+        assert loads_strict('[{"k": 0}, {"k": 1}]') == [{"k": 0}, {"k": 1}]
+
+    @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+    def test_non_standard_constants_rejected(self, constant: str) -> None:
+        """NaN, Infinity and -Infinity (accepted by Python's json) are refused."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(f'{{"v": {constant}}}')
+
+    @pytest.mark.parametrize("text", ["", "{", "[1,]", "{'a': 1}", '{"a" 1}', "01", "[1] [2]", "\x00"])
+    def test_syntax_errors_are_strict_json_errors(self, text: str) -> None:
+        """Syntax errors surface as StrictJsonError, not JSONDecodeError from elsewhere."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(text)
+
+    @pytest.mark.parametrize("data", [b"\xff", b'"\xc3\x28"', b'{"a": "\xc0\xaf"}'])
+    def test_invalid_utf8_rejected(self, data: bytes) -> None:
+        """Bytes that are not UTF-8 are a StrictJsonError."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(data)
+
+    def test_huge_integer_rejected(self) -> None:
+        """An integer longer than Python's digit limit is a StrictJsonError, not a bare ValueError."""
+        with pytest.raises(StrictJsonError):
+            loads_strict("1" * 5000)
+
+    @pytest.mark.parametrize("opener", ["[", '{"a":'])
+    def test_deep_nesting_rejected_without_recursion_error(self, opener: str) -> None:
+        """10000 levels of nesting are refused before the recursive decoder runs."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(opener * 10000)
+
+    def test_depth_limit_boundary(self) -> None:
+        """Nesting exactly max_depth deep decodes; one level more is refused."""
+        assert loads_strict("[" * 5 + "]" * 5, max_depth=5) == [[[[[]]]]]
+        with pytest.raises(StrictJsonError):
+            loads_strict("[" * 6 + "]" * 6, max_depth=5)
+
+    def test_default_depth_is_64(self) -> None:
+        """The default limit admits 64 levels and refuses 65."""
+        assert loads_strict("[" * 64 + "]" * 64) is not None
+        with pytest.raises(StrictJsonError):
+            loads_strict("[" * 65 + "]" * 65)
+
+    def test_error_is_a_value_error(self) -> None:
+        """StrictJsonError is a ValueError, so generic decode handlers still catch it."""
+        assert issubclass(StrictJsonError, ValueError)
+
+    def test_tiny_exponent_is_finite(self) -> None:
+        """A number that underflows decodes to a finite float."""
+        value = loads_strict("[1e-400]")[0]
+        assert math.isfinite(value)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: loads_strict('1e400') returns float('inf'); the module promises no NaN/Infinity",
+    )
+    @pytest.mark.parametrize("text", ["[1e400]", '{"exp": -1e999}'])
+    def test_number_overflowing_to_infinity_rejected(self, text: str) -> None:
+        """A number too large for a double is refused like Infinity (it would re-encode as `Infinity`)."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(text)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: loads_strict accepts lone UTF-16 surrogates; the str cannot be UTF-8 encoded later",
+    )
+    @pytest.mark.parametrize("data", ['{"name": "\\ud800"}', b'{"name": "\\udfff"}', b'{"name": "\xed\xa0\x80"}'])
+    def test_lone_surrogates_rejected(self, data: str | bytes) -> None:
+        """A lone surrogate, escaped or CESU-8 encoded (parsers disagree on it, RFC 8259 §8.2), is refused."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(data)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: loads_strict(bytes) auto-detects UTF-16/UTF-32 and strips a UTF-8 BOM (json.loads does)",
+    )
+    @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32", "utf-8-sig"])
+    def test_bytes_other_than_plain_utf8_rejected(self, encoding: str) -> None:
+        """JSON bytes must be UTF-8 without a BOM (RFC 8259 §8.1); UTF-16/32 and a BOM are refused."""
+        with pytest.raises(StrictJsonError):
+            loads_strict('{"alg": "EdDSA"}'.encode(encoding))
+
+
+class TestMaxNesting:
+    @pytest.mark.parametrize(
+        ("text", "depth"),
+        [("1", 0), ("[]", 1), ("[[], [[]]]", 3), ('{"a": {"b": [1]}}', 3), ("[][][]", 1)],
+    )
+    def test_depth_of_values(self, text: str, depth: int) -> None:
+        """max_nesting returns the deepest bracket level."""
+        assert max_nesting(text) == depth
+
+    def test_brackets_inside_strings_over_count(self) -> None:
+        """Brackets inside strings are counted too: the bound may only err towards refusing."""
+        assert max_nesting('["[[["]') == 4
+
+    def test_bytes_and_text_agree(self) -> None:
+        """Bytes input (even invalid UTF-8) is measured like text."""
+        assert max_nesting(b"[[\xff]]") == 2
