@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from service.did.resolve import select_verification_method
@@ -33,6 +34,7 @@ __all__ = [
     "credential_issuer",
     "decode_credential",
     "decode_presentation",
+    "vcdm_view",
     "verify_credential",
     "verify_presentation",
 ]
@@ -229,7 +231,7 @@ def verify_credential(
     return VerifiedCredential(
         format=FORMAT_JWT_VC_JSON,
         alg=jws.alg,
-        documents=(payload, _decoded_vc(payload, vc, issuer)),
+        documents=(payload, vcdm_view(payload)),
         issuer=issuer,
         types=_types_of(vc.get("type")),
         subject=subject,
@@ -282,14 +284,30 @@ def _check_bound_to_holder(subject: str | None, payload: Mapping[str, Any], hold
     raise HolderBindingFailed("holder_binding.subject_mismatch", "The credential subject is not the holder")
 
 
-def _decoded_vc(payload: Mapping[str, Any], vc: Mapping[str, Any], issuer: str) -> Mapping[str, Any]:
-    """The VCDM view of the JWT (§6.3.1.3 "JWT Decoding"), so `$.credentialSubject...` paths work too."""
-    decoded: dict[str, Any] = dict(vc)
-    decoded["issuer"] = vc.get("issuer", issuer)
-    subject = dict(vc["credentialSubject"])
-    if "sub" in payload:
-        subject.setdefault("id", payload["sub"])
-    decoded["credentialSubject"] = subject
-    if "jti" in payload:
-        decoded.setdefault("id", payload["jti"])
+def vcdm_view(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The VCDM view of a VC JWT (VCDM 1.1 §6.3.1.3 "JWT Decoding"), so `$.credentialSubject...` paths work.
+
+    ``jti`` → ``id``, ``iss`` → ``issuer``, ``nbf`` → ``issuanceDate``, ``exp`` → ``expirationDate`` (the
+    top-level reading, see jwt-vc.md), ``sub`` → ``credentialSubject.id``; members already in ``vc`` win.
+    """
+    vc = payload.get("vc")
+    decoded: dict[str, Any] = dict(vc) if isinstance(vc, dict) else {}
+    mapping = (
+        ("jti", "id", None),
+        ("iss", "issuer", None),
+        ("nbf", "issuanceDate", _xsd_datetime),
+        ("exp", "expirationDate", _xsd_datetime),
+    )
+    for claim, member, convert in mapping:
+        if claim in payload and member not in decoded:
+            decoded[member] = convert(payload[claim]) if convert else payload[claim]
+    subject = decoded.get("credentialSubject")
+    if isinstance(subject, dict) and "sub" in payload:
+        decoded["credentialSubject"] = {"id": payload["sub"], **subject}
     return decoded
+
+
+def _xsd_datetime(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -403,3 +403,32 @@ def test_hmac_with_public_key_as_secret(
     }
     form["id_token"] = sign_hmac_jwt({"typ": "JWT"}, claims, str(jwk).encode())
     _expect_rejected(service, created, wallet.post(request, form), "id_token.alg_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("claims", "result"),
+    [
+        ({"ageOver18": True}, "verified"),
+        ({"ageOver18": False}, "rejected"),
+        ({"birthDate": "2000-01-01"}, "verified"),
+        ({"birthDate": (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365 * 17)).isoformat()}, "rejected"),
+    ],
+)
+def test_age_over_18_definition(
+    service: RunningService,
+    issuers: Issuers,
+    make_wallet: Callable[..., Wallet],
+    claims: dict[str, Any],
+    result: str,
+) -> None:
+    """age-over-18 accepts the boolean or an old enough birthDate and refuses a minor."""
+    wallet = make_wallet("p256", "did:jwk")
+    created, request = _begin(service, wallet, definition_id="age-over-18")
+    answer = wallet.respond(request, [issuers.trusted.issue(wallet.holder.id, claims)])
+    assert answer.status_code == (200 if result == "verified" else 400), answer.text
+    verdict = service.verdict(created["transaction_id"])
+    assert verdict["result"] == result
+    if result == "verified":
+        assert verdict["credentials"][0]["claims"] == {"age_over_18": True}
+    else:
+        assert [e["code"] for e in verdict["errors"]] == ["submission.filter_failed"]

@@ -94,7 +94,9 @@ class TestLoadsStrict:
         strict=True,
         reason="bug: loads_strict accepts lone UTF-16 surrogates; the str cannot be UTF-8 encoded later",
     )
-    @pytest.mark.parametrize("data", ['{"name": "\\ud800"}', b'{"name": "\\udfff"}', b'{"name": "\xed\xa0\x80"}'])
+    @pytest.mark.parametrize(
+        "data", ['{"name": "\\ud800"}', b'{"name": "\\udfff"}', b'{"name": "\xed\xa0\x80"}']
+    )
     def test_lone_surrogates_rejected(self, data: str | bytes) -> None:
         """A lone surrogate, escaped or CESU-8 encoded (parsers disagree on it, RFC 8259 §8.2), is refused."""
         with pytest.raises(StrictJsonError):
