@@ -22,6 +22,7 @@ __all__ = [
     "IdTokenExpectations",
     "IdTokenSubject",
     "check_audience",
+    "check_nonce",
     "check_time_claims",
     "inspect_id_token",
     "verify_id_token",
@@ -105,7 +106,7 @@ def verify_id_token(
     verify_jws(subject.jws, key, allowed_algs=expected.allowed_algs, kind=ID_TOKEN)
     _check_subject_matches_key(subject, key)
     check_time_claims(payload, now=now, skew=expected.clock_skew, max_age=expected.max_age, kind=ID_TOKEN)
-    _check_nonce(payload, expected.nonce)
+    check_nonce(payload, expected.nonce, kind=ID_TOKEN)
     return Holder(id=subject.subject, method=subject.method, key=key, did=subject.did, document=document)
 
 
@@ -137,12 +138,13 @@ def _check_subject_matches_key(subject: IdTokenSubject, key: PublicJwk) -> None:
         raise ID_TOKEN.fail("thumbprint_mismatch", "ID Token sub is not the thumbprint of sub_jwk")
 
 
-def _check_nonce(payload: Mapping[str, Any], nonce: str) -> None:
+def check_nonce(payload: Mapping[str, Any], nonce: str, *, kind: TokenKind) -> None:
+    """The token echoes this transaction's nonce (SIOPv2 §11.1 step 7; OpenID4VP §14.1.2)."""
     value = payload.get("nonce")
     if not isinstance(value, str):
-        raise ID_TOKEN.fail("nonce_missing", "ID Token has no nonce")
+        raise kind.fail("nonce_missing", "Token has no nonce")
     if value != nonce:
-        raise ID_TOKEN.fail("nonce_mismatch", "ID Token nonce does not match the request")
+        raise kind.fail("nonce_mismatch", "Token nonce does not match the request")
 
 
 def check_audience(payload: Mapping[str, Any], client_id: str, *, kind: TokenKind) -> None:

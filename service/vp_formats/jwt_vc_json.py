@@ -13,7 +13,7 @@ from typing import Any
 
 from service.did.resolve import select_verification_method
 from service.errors import CredentialInvalid, HolderBindingFailed, MalformedKey, PresentationInvalid
-from service.id_token import Holder, check_audience, check_time_claims
+from service.id_token import Holder, check_audience, check_nonce, check_time_claims
 from service.jose.jwk import PublicJwk, jwk_thumbprint, parse_public_jwk
 from service.jose.jws import Jws, TokenKind, decode_jws, verify_jws
 from service.vocabulary import (
@@ -110,7 +110,7 @@ def verify_presentation(
     payload = jws.payload
     key = _presentation_key(jws, holder)
     verify_jws(jws, key, allowed_algs=expected.allowed_algs, kind=PRESENTATION)
-    _check_nonce(payload, expected.nonce)
+    check_nonce(payload, expected.nonce, kind=PRESENTATION)
     check_audience(payload, expected.client_id, kind=PRESENTATION)
     check_time_claims(
         payload,
@@ -160,14 +160,6 @@ def _thumbprint_urn(jwk: object) -> str | None:
         return JWK_THUMBPRINT_URN_PREFIX + jwk_thumbprint(parse_public_jwk(jwk))
     except MalformedKey:
         return None
-
-
-def _check_nonce(payload: Mapping[str, Any], nonce: str) -> None:
-    value = payload.get("nonce")
-    if not isinstance(value, str):
-        raise PRESENTATION.fail("nonce_missing", "Presentation has no nonce")
-    if value != nonce:
-        raise PRESENTATION.fail("nonce_mismatch", "Presentation nonce does not match the request")
 
 
 def _vp_credentials(payload: Mapping[str, Any], holder: Holder, max_credentials: int) -> tuple[str, ...]:
