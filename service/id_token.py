@@ -66,6 +66,16 @@ class Holder:
     did: str | None
     document: DidDocument | None
 
+    def is_named_by(self, value: object) -> bool:
+        """True when ``value`` names this holder; a thumbprint may come bare or as the RFC 9278 URN."""
+        if value == self.id:
+            return True
+        return (
+            self.method == "jwk_thumbprint"
+            and isinstance(value, str)
+            and JWK_THUMBPRINT_URN_PREFIX + value == self.id
+        )
+
 
 def inspect_id_token(token: object, *, max_length: int) -> IdTokenSubject:
     """Decode the ID Token and classify its subject (SIOPv2 §11.1 steps 1 and 3)."""

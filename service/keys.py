@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from service.errors import ConfigurationError, MalformedResponse
+from service.errors import ConfigurationError, MalformedKey, MalformedResponse
 from service.jose.encoding import b64url_decode, b64url_encode
 from service.jose.jwk import PublicJwk, jwk_thumbprint, public_jwk_from_key
 from service.jose.jws import PrivateKey, algorithm_for
@@ -67,9 +67,10 @@ class Keyring:
     def __post_init__(self) -> None:
         if not self.signing or not self.sealing:
             raise ConfigurationError("config.keyring", "The keyring needs a signing and a sealing key")
-        kids = [key.kid for key in self.sealing]
-        if len(set(kids)) != len(kids):
-            raise ConfigurationError("config.keyring", "Sealing key ids must be unique")
+        for keys in (self.signing, self.sealing):
+            kids = [key.kid for key in keys]
+            if len(set(kids)) != len(kids):
+                raise ConfigurationError("config.keyring", "Key ids must be unique within the keyring")
 
     @property
     def active_signing(self) -> SigningKey:
@@ -106,7 +107,12 @@ class _KeyringFile(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _make_signing_key(private_key: PrivateKey, kid: str | None = None) -> SigningKey:
-    public = public_jwk_from_key(private_key.public_key())
+    try:
+        public = public_jwk_from_key(private_key.public_key())
+    except MalformedKey as exc:
+        raise ConfigurationError(
+            "config.keyring", "Signing keys must be Ed25519, P-256, P-384, P-521 or secp256k1"
+        ) from exc
     return SigningKey(kid=kid or jwk_thumbprint(public), private_key=private_key, public=public)
 
 

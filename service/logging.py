@@ -17,7 +17,7 @@ import structlog
 __all__ = ["configure_logging", "redact"]
 
 _SENSITIVE_KEY = re.compile(
-    r"(token|jwt|jws|secret|password|authorization|api_key|private|nonce|claims?|disclosure|vp|vc|sub_jwk|key_material)$",
+    r"(token|jwt|jws|secret|password|authorization|api_key|private|nonce|claim|disclosure|vp|vc|sub_jwk|key_material)s?$",
     re.IGNORECASE,
 )
 # Three base64url segments with the first starting like a JSON object header: a compact JWS/JWT.
@@ -25,9 +25,20 @@ _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _ALLOWED_KEYS = frozenset({"event", "level", "timestamp", "logger", "exc_info", "transaction_id", "reason"})
 
 
-def _mask(value: Any) -> Any:
+def _mask(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return _JWT_LIKE.sub("[jwt]", value)
+    if depth > 8:
+        return "[nested]"
+    if isinstance(value, dict):
+        return {
+            key: "[redacted]"
+            if isinstance(key, str) and _SENSITIVE_KEY.search(key)
+            else _mask(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set):
+        return [_mask(item, depth + 1) for item in value]
     return value
 
 

@@ -90,9 +90,11 @@ def _parse_form(body: bytes, limits: ResponseLimits) -> dict[str, str]:
         # parse_qsl raises ValueError both for bad syntax and for too many fields.
         raise LimitExceeded("limits.form_fields", "The response has too many or malformed fields") from exc
     params: dict[str, str] = {}
+    seen: set[str] = set()
     for name, value in pairs:
-        if name in params:
+        if name in seen:
             raise MalformedResponse("response.duplicate_parameter", "A response parameter appears twice")
+        seen.add(name)
         if name in _KNOWN_PARAMS:
             params[name] = value
     return params

@@ -1,12 +1,15 @@
-"""Strict JSON decoding for everything a wallet sends: no duplicate members, no NaN/Infinity.
+"""Strict JSON decoding for everything a wallet sends (RFC 8259 as I-JSON, RFC 7493, reads it).
 
-Two parsers must never read two different values out of the same bytes (RFC 7519 §4 allows "last wins";
-we refuse instead), and non-standard constants have no meaning in any token we accept.
+Refused: duplicate members (two parsers must never read two values out of the same bytes; RFC 7519 §4
+allows "last wins", we refuse), NaN/Infinity (also numbers that overflow to infinity), any encoding but
+UTF-8 without a byte-order mark (RFC 8259 §8.1), and lone surrogates (they cannot be re-encoded, so a
+value carrying one could never be signed into a verdict).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 __all__ = ["StrictJsonError", "loads_strict", "max_nesting"]
@@ -29,6 +32,35 @@ def _refuse_constant(_name: str) -> Any:
     raise StrictJsonError("non-standard JSON constant")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise StrictJsonError("number out of range")
+    return value
+
+
+def _check_strings(value: Any) -> None:
+    """Every string (keys too) must be encodable as UTF-8: that rules out lone surrogates."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            item.encode("utf-8")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _as_text(data: str | bytes) -> str:
+    if isinstance(data, str):
+        return data
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise StrictJsonError("byte-order mark")
+    return data.decode("utf-8")  # strict: UTF-16/32 and invalid sequences raise
+
+
 def max_nesting(text: str | bytes) -> int:
     """Upper bound of the nesting depth (brackets inside strings may over-count; that only refuses more)."""
     if isinstance(text, bytes):
@@ -43,13 +75,24 @@ def max_nesting(text: str | bytes) -> int:
     return deepest
 
 
-def loads_strict(text: str | bytes, *, max_depth: int = 64) -> Any:
+def loads_strict(data: str | bytes, *, max_depth: int = 64) -> Any:
     """Decode JSON text strictly; every failure is a StrictJsonError."""
+    try:
+        text = _as_text(data)
+    except UnicodeError as exc:
+        raise StrictJsonError("not UTF-8") from exc
     if max_nesting(text) > max_depth:
         raise StrictJsonError("nested too deeply")
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_refuse_constant)
+        value = json.loads(
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
+        _check_strings(value)
     except StrictJsonError:
         raise
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limits
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeError, int digit limits
         raise StrictJsonError(str(exc)) from exc
+    return value

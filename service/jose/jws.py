@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from service.errors import InvalidRequest
+from service.errors import InvalidRequest, MalformedResponse
 from service.jose.encoding import b64url_decode, b64url_encode
 from service.jose.jwk import PublicJwk
 from service.strict_json import StrictJsonError, loads_strict
@@ -99,7 +99,10 @@ class Jws:
 
 
 def _decode_json_object(segment: str, kind: TokenKind, part: str) -> dict[str, Any]:
-    raw = b64url_decode(segment, reason=f"{kind.prefix}.malformed")
+    try:
+        raw = b64url_decode(segment)
+    except MalformedResponse as exc:
+        raise kind.fail("malformed", f"Token {part} is not base64url") from exc
     try:
         value = loads_strict(raw)
     except StrictJsonError as exc:
@@ -124,7 +127,10 @@ def decode_jws(token: object, *, kind: TokenKind, max_length: int = _MAX_TOKEN_L
     header = _decode_json_object(parts[0], kind, "header")
     _check_header(header, kind)
     payload = _decode_json_object(parts[1], kind, "payload")
-    signature = b64url_decode(parts[2], reason=f"{kind.prefix}.malformed")
+    try:
+        signature = b64url_decode(parts[2])
+    except MalformedResponse as exc:
+        raise kind.fail("malformed", "Token signature is not base64url") from exc
     return Jws(
         header=header,
         payload=payload,

@@ -130,7 +130,7 @@ def verify_presentation(
 def _presentation_key(jws: Jws, holder: Holder) -> PublicJwk:
     iss = jws.payload.get("iss")
     if holder.method == "did":
-        if iss != holder.id:
+        if not holder.is_named_by(iss):
             # VCDM 1.1 §6.3.1: a VP's `iss` is its holder; it must be the subject of the ID Token.
             raise HolderBindingFailed(
                 "holder_binding.presentation_holder_mismatch",
@@ -139,7 +139,7 @@ def _presentation_key(jws: Jws, holder: Holder) -> PublicJwk:
         assert holder.document is not None
         return select_verification_method(holder.document, jws.kid, relationship="authentication").public_key
     # JWK thumbprint holder: the VP must verify with sub_jwk; `iss` or a header `jwk`, if given, must agree.
-    if iss is not None and iss != holder.id:
+    if iss is not None and not holder.is_named_by(iss):
         raise HolderBindingFailed(
             "holder_binding.presentation_holder_mismatch",
             "The presentation was not made by the ID Token subject",
@@ -167,7 +167,7 @@ def _vp_credentials(payload: Mapping[str, Any], holder: Holder, max_credentials:
     if not isinstance(vp, dict) or VP_TYPE not in _types_of(vp.get("type")):
         raise PRESENTATION.fail("malformed", "Presentation has no vp object of type VerifiablePresentation")
     vp_holder = vp.get("holder")
-    if vp_holder is not None and vp_holder != holder.id:
+    if vp_holder is not None and not holder.is_named_by(vp_holder):
         raise HolderBindingFailed(
             "holder_binding.presentation_holder_mismatch",
             "The presentation holder is not the ID Token subject",
@@ -218,6 +218,7 @@ def verify_credential(
     check_time_claims(
         payload, now=now, skew=clock_skew, max_age=None, kind=CREDENTIAL, require_exp=False, require_iat=False
     )
+    _check_vc_dates(vc, now=now, skew=clock_skew)
     subject = _subject_of(payload, vc)
     _check_bound_to_holder(subject, payload, holder)
     return VerifiedCredential(
@@ -264,7 +265,7 @@ def _subject_of(payload: Mapping[str, Any], vc: Mapping[str, Any]) -> str | None
 
 
 def _check_bound_to_holder(subject: str | None, payload: Mapping[str, Any], holder: Holder) -> None:
-    if subject == holder.id:
+    if holder.is_named_by(subject):
         return
     cnf = payload.get("cnf")
     if isinstance(cnf, dict) and _thumbprint_urn(
@@ -302,4 +303,32 @@ def vcdm_view(payload: Mapping[str, Any]) -> dict[str, Any]:
 def _xsd_datetime(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
-    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        # Beyond year 9999: no xsd:dateTime to show; the NumericDate itself was already checked.
+        return value
+
+
+def _check_vc_dates(vc: Mapping[str, Any], *, now: float, skew: int) -> None:
+    """VCDM 1.1 §4.7/§4.8 members, when present, bound validity too (not only the JWT `nbf`/`exp`)."""
+    issued = _parse_vc_date(vc.get("issuanceDate"), "issuanceDate")
+    expires = _parse_vc_date(vc.get("expirationDate"), "expirationDate")
+    if expires is not None and now >= expires + skew:
+        raise CREDENTIAL.fail("expired", "Credential has expired")
+    if issued is not None and now + skew < issued:
+        raise CREDENTIAL.fail("not_yet_valid", "Credential is not valid yet")
+
+
+def _parse_vc_date(value: Any, member: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CREDENTIAL.fail("malformed", f"Credential {member} is not a date-time string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError as exc:
+        raise CREDENTIAL.fail("malformed", f"Credential {member} is not a date-time") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # xsd:dateTime without offset: read as UTC
+    return parsed.timestamp()

@@ -194,7 +194,11 @@ def make_wallet() -> Iterator[Callable[..., Wallet]]:
 
 
 def start_service_at(
-    tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, Any], host: str = "localhost", **overrides: Any
+    tmp_path: Path,
+    receiver: WebhookReceiver,
+    trust: dict[str, Any],
+    host: str = "localhost",
+    **overrides: Any,
 ) -> RunningService:
     """Like start_service, but public_url names `host` (the socket still binds 127.0.0.1).
 
@@ -231,5 +235,10 @@ def start_service_at(
             raise RuntimeError("service did not start")
         time.sleep(0.01)
     return RunningService(
-        url=f"http://127.0.0.1:{port}", clock=clock, receiver=receiver, server=server, thread=thread, sock=sock
+        url=f"http://127.0.0.1:{port}",
+        clock=clock,
+        receiver=receiver,
+        server=server,
+        thread=thread,
+        sock=sock,
     )

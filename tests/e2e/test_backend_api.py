@@ -31,15 +31,19 @@ def _problem(response: httpx.Response, status: int, code: str | None = None) -> 
     body = response.json()
     assert set(body) == PROBLEM_MEMBERS
     assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
     if code is not None:
         assert body["code"] == code
         assert body["type"].endswith(code)
     return body
 
 
-def _oauth_error(response: httpx.Response, status: int = 400, error: str = "invalid_request") -> dict[str, Any]:
+def _oauth_error(
+    response: httpx.Response, status: int = 400, error: str = "invalid_request"
+) -> dict[str, Any]:
     """Assert an OAuth error body (application/json, never problem+json); return it."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].split(";")[0] == "application/json"
@@ -75,13 +79,19 @@ def own_receiver() -> Iterator[WebhookReceiver]:
 
 
 def test_create_with_definition_id(service: RunningService) -> None:
-    """A named definition gives 201 with exactly the documented fields, a well-formed link and a 300 s expiry."""
+    """A named definition gives 201 with exactly the documented fields, a proper link and a 300 s expiry."""
     before = time.time()
     response = service.backend.post("/v1/presentations", json={"definition_id": "age-over-21"})
     assert response.status_code == 201, response.text
     assert response.headers["content-type"].split(";")[0] == "application/json"
     body = response.json()
-    assert set(body) == {"transaction_id", "request_uri", "authorization_request_uri", "client_id", "expires_at"}
+    assert set(body) == {
+        "transaction_id",
+        "request_uri",
+        "authorization_request_uri",
+        "client_id",
+        "expires_at",
+    }
     assert len(body["transaction_id"]) >= 22
     assert body["request_uri"].startswith(service.url + "/wallet/requests/")
     link = body["authorization_request_uri"]
@@ -91,7 +101,9 @@ def test_create_with_definition_id(service: RunningService) -> None:
     assert query == {"client_id": [body["client_id"]], "request_uri": [body["request_uri"]]}
     assert body["client_id"].startswith("did:key:")
     assert RFC3339_Z.fullmatch(body["expires_at"]), body["expires_at"]
-    expires = dt.datetime.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+    expires = (
+        dt.datetime.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+    )
     assert before + 300 - 2 <= expires <= time.time() + 300 + 1
 
 
@@ -158,7 +170,10 @@ INVALID_DEFINITIONS: dict[str, tuple[dict[str, Any], str]] = {
         {
             "id": "x",
             "input_descriptors": [
-                {"id": "a", "constraints": {"fields": [{"path": ["$.a"], "filter": {"type": "no-such-type"}}]}}
+                {
+                    "id": "a",
+                    "constraints": {"fields": [{"path": ["$.a"], "filter": {"type": "no-such-type"}}]},
+                }
             ],
         },
         "definition.invalid_filter",
@@ -186,8 +201,16 @@ def test_create_with_invalid_inline_definition(service: RunningService, case: st
         [],
         None,
     ],
-    ids=["unknown_field", "long_correlation_id", "empty_correlation_id", "control_char_correlation_id",
-         "bad_definition_id", "definition_not_object", "array", "null"],
+    ids=[
+        "unknown_field",
+        "long_correlation_id",
+        "empty_correlation_id",
+        "control_char_correlation_id",
+        "bad_definition_id",
+        "definition_not_object",
+        "array",
+        "null",
+    ],
 )
 def test_create_with_bad_body_shape(service: RunningService, body: Any) -> None:
     """Bodies of the wrong shape are 400 problems, never 201 or 500."""
@@ -213,7 +236,8 @@ def test_create_accepts_longest_correlation_id(service: RunningService) -> None:
 def test_webhook_url_not_in_allow_list(service: RunningService) -> None:
     """A webhook URL outside the allow-list is a 403 webhook.url_not_allowed problem."""
     response = service.backend.post(
-        "/v1/presentations", json={"definition_id": "age-over-21", "webhook_url": "https://attacker.example/hook"}
+        "/v1/presentations",
+        json={"definition_id": "age-over-21", "webhook_url": "https://attacker.example/hook"},
     )
     _problem(response, 403, "webhook.url_not_allowed")
 
@@ -221,7 +245,7 @@ def test_webhook_url_not_in_allow_list(service: RunningService) -> None:
 def test_webhook_url_from_allow_list_receives_verdict(
     tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers, make_wallet: Callable[..., Any]
 ) -> None:
-    """A per-request webhook URL on the allow-list gets the verdict; the default receiver does not; others are refused.
+    """A webhook URL on the allow-list gets the verdict, the default receiver does not, others are refused.
 
     Production mode, because development also lets a request name any loopback URL; plain-HTTP loopback
     targets are then allowed explicitly.
@@ -257,7 +281,9 @@ def test_webhook_url_from_allow_list_receives_verdict(
             service.stop()
 
 
-def test_no_webhook_configured_and_none_given(tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers) -> None:
+def test_no_webhook_configured_and_none_given(
+    tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers
+) -> None:
     """Without a default webhook, a request that names none is a 400 webhook.missing problem."""
     service = start_service_at(tmp_path, own_receiver, issuers.trust_file(), "127.0.0.1", webhook_url=None)
     try:
@@ -271,7 +297,9 @@ def test_no_webhook_configured_and_none_given(tmp_path: Path, own_receiver: Webh
 
 
 @pytest.fixture
-def keyed_service(tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers) -> Iterator[RunningService]:
+def keyed_service(
+    tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers
+) -> Iterator[RunningService]:
     running = start_service(
         tmp_path, own_receiver, issuers.trust_file(), api_keys=("k1",), allow_loopback_without_key=False
     )
@@ -288,9 +316,13 @@ def test_api_key_required(keyed_service: RunningService, authorization: str | No
     """Without a valid bearer key the backend API answers 401 problem+json (creation and definitions)."""
     headers = {"authorization": authorization} if authorization is not None else {}
     body = {"definition_id": "age-over-21"}
-    _problem(keyed_service.backend.post("/v1/presentations", json=body, headers=headers), 401, "api.unauthorized")
+    _problem(
+        keyed_service.backend.post("/v1/presentations", json=body, headers=headers), 401, "api.unauthorized"
+    )
     _problem(keyed_service.backend.get("/v1/definitions", headers=headers), 401, "api.unauthorized")
-    _problem(keyed_service.backend.get("/v1/definitions/age-over-21", headers=headers), 401, "api.unauthorized")
+    _problem(
+        keyed_service.backend.get("/v1/definitions/age-over-21", headers=headers), 401, "api.unauthorized"
+    )
 
 
 def test_api_key_accepted_and_public_routes_open(
@@ -298,7 +330,9 @@ def test_api_key_accepted_and_public_routes_open(
 ) -> None:
     """The right key opens the backend API; wallet routes, JWKS and health need none."""
     auth = {"authorization": "Bearer k1"}
-    response = keyed_service.backend.post("/v1/presentations", json={"definition_id": "age-over-21"}, headers=auth)
+    response = keyed_service.backend.post(
+        "/v1/presentations", json={"definition_id": "age-over-21"}, headers=auth
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     assert keyed_service.backend.get("/v1/definitions", headers=auth).status_code == 200
@@ -311,6 +345,21 @@ def test_api_key_accepted_and_public_routes_open(
     answer = wallet.respond(request, [issuers.trusted.issue(wallet.holder.id, {"ageOver21": True})])
     assert answer.status_code == 200, answer.text
     assert keyed_service.verdict(created["transaction_id"])["result"] == "verified"
+
+
+def test_loopback_exemption_not_given_to_forwarded_remote_clients(
+    tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers
+) -> None:
+    """With the loopback exemption on, a remote client forwarded by a local proxy still needs a key."""
+    service = start_service(tmp_path, own_receiver, issuers.trust_file(), api_keys=("k1",))
+    try:
+        assert service.backend.get("/v1/definitions").status_code == 200  # a sidecar on this host
+        forwarded = {"x-forwarded-for": "203.0.113.9"}
+        _problem(service.backend.get("/v1/definitions", headers=forwarded), 401, "api.unauthorized")
+        keyed = service.backend.get("/v1/definitions", headers={**forwarded, "authorization": "Bearer k1"})
+        assert keyed.status_code == 200
+    finally:
+        service.stop()
 
 
 # --- Definitions, JWKS, health --- #
@@ -396,7 +445,8 @@ def test_request_object(service: RunningService) -> None:
     assert payload["id_token_type"] == "subject_signed_id_token"
     assert payload["exp"] > payload["iat"]
     for name in ("nonce", "state"):
-        assert isinstance(payload[name], str) and len(payload[name]) >= 22
+        assert isinstance(payload[name], str)
+        assert len(payload[name]) >= 22
     assert payload["nonce"] != payload["state"]
     definition = payload["presentation_definition"]
     assert definition["id"] == "age-over-21"
@@ -409,7 +459,9 @@ def test_request_object(service: RunningService) -> None:
     assert (limit.month, limit.day) in {(today.month, today.day), (2, 28), (3, 1)}
     metadata = payload["client_metadata"]
     assert {"jwt_vp_json", "jwt_vc_json"} <= set(metadata["vp_formats"])
-    assert {"urn:ietf:params:oauth:jwk-thumbprint", "did:key"} <= set(metadata["subject_syntax_types_supported"])
+    assert {"urn:ietf:params:oauth:jwk-thumbprint", "did:key"} <= set(
+        metadata["subject_syntax_types_supported"]
+    )
 
 
 def test_request_object_is_fresh_per_transaction(service: RunningService) -> None:
@@ -453,7 +505,7 @@ def test_request_object_after_expiry(service: RunningService) -> None:
 def test_response_to_tampered_handle(
     service: RunningService, issuers: Issuers, make_wallet: Callable[..., Any]
 ) -> None:
-    """A response posted to a tampered handle is a 400 OAuth error, makes no verdict and does not use up the transaction."""
+    """A post to a tampered handle is a 400 OAuth error, gives no verdict, leaves the transaction open."""
     wallet = make_wallet()
     created = service.create()
     request = wallet.fetch_request(created["authorization_request_uri"])

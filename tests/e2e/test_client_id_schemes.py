@@ -1,4 +1,4 @@
-"""The two other client identifier schemes (d20 §5.7), each on its own service: redirect_uri and x509_san_dns."""
+"""The other client identifier schemes (d20 §5.7), each on its own service: redirect_uri and x509_san_dns."""
 
 from __future__ import annotations
 
@@ -51,8 +51,10 @@ def _full_flow(service: RunningService, issuers: Issuers, wallet: Wallet) -> tup
 def test_redirect_uri_scheme_unsigned_request_and_full_flow(
     tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers
 ) -> None:
-    """redirect_uri: the request object is unsigned (alg none), client_id == response_uri, and the flow verifies."""
-    service = start_service_at(tmp_path, own_receiver, issuers.trust_file(), "127.0.0.1", client_id_scheme="redirect_uri")
+    """redirect_uri: unsigned request object (alg none), client_id == response_uri, and the flow verifies."""
+    service = start_service_at(
+        tmp_path, own_receiver, issuers.trust_file(), "127.0.0.1", client_id_scheme="redirect_uri"
+    )
     try:
         with Wallet(Holder(KeyPair.generate("p256"))) as wallet:
             created = service.create()
@@ -60,7 +62,8 @@ def test_redirect_uri_scheme_unsigned_request_and_full_flow(
             assert raw.status_code == 200
             header, payload, signature = _payload(raw.text)
             assert header["alg"] == "none"
-            assert "kid" not in header and "x5c" not in header
+            assert "kid" not in header
+            assert "x5c" not in header
             assert signature == ""
             assert payload["client_id_scheme"] == "redirect_uri"
             assert payload["client_id"] == payload["response_uri"] == created["client_id"]
@@ -76,7 +79,9 @@ def test_redirect_uri_scheme_audience_is_the_response_uri(
     tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers
 ) -> None:
     """Under redirect_uri, tokens addressed to another transaction's response_uri are refused."""
-    service = start_service_at(tmp_path, own_receiver, issuers.trust_file(), "127.0.0.1", client_id_scheme="redirect_uri")
+    service = start_service_at(
+        tmp_path, own_receiver, issuers.trust_file(), "127.0.0.1", client_id_scheme="redirect_uri"
+    )
     try:
         with Wallet(Holder(KeyPair.generate("ed25519"))) as wallet:
             other = service.create()
@@ -84,11 +89,16 @@ def test_redirect_uri_scheme_audience_is_the_response_uri(
             request = wallet.fetch_request(created["authorization_request_uri"])
             credential = issuers.trusted.issue(wallet.holder.id, {"ageOver21": True})
             answer = wallet.respond(
-                request, [credential], id_token_claims={"aud": other["client_id"]}, vp_claims={"aud": other["client_id"]}
+                request,
+                [credential],
+                id_token_claims={"aud": other["client_id"]},
+                vp_claims={"aud": other["client_id"]},
             )
             assert answer.status_code == 400, answer.text
             assert answer.json()["error"] == "invalid_request"
-            assert service.verdict(created["transaction_id"])["result"] == "rejected"
+            verdict = service.verdict(created["transaction_id"])
+            assert verdict["result"] == "rejected"
+            assert [e["code"] for e in verdict["errors"]] == ["id_token.audience_mismatch"]
     finally:
         service.stop()
 
@@ -154,7 +164,7 @@ def _write_pki(tmp_path: Path, dns_name: str) -> tuple[x509.Certificate, Path, P
 def test_x509_san_dns_scheme_signed_with_x5c_and_full_flow(
     tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers
 ) -> None:
-    """x509_san_dns: client_id is the SAN host, the request object carries x5c, and a wallet anchored at the CA verifies."""
+    """x509_san_dns: client_id is the SAN host, x5c is sent, and a wallet anchored at the CA verifies."""
     ca, chain_file, key_file = _write_pki(tmp_path, "localhost")
     service = start_service_at(
         tmp_path,
@@ -223,8 +233,95 @@ def test_x509_san_dns_certificate_for_another_host_fails_start_up(tmp_path: Path
 def test_x509_san_dns_without_files_fails_start_up(tmp_path: Path) -> None:
     """x509_san_dns without a chain and key file is a configuration error, not a late crash."""
     settings = load_settings(
-        {}, public_url="https://localhost", definitions_dir=str(REPO_ROOT / "definitions"), client_id_scheme="x509_san_dns"
+        {},
+        public_url="https://localhost",
+        definitions_dir=str(REPO_ROOT / "definitions"),
+        client_id_scheme="x509_san_dns",
     )
     with pytest.raises(ConfigurationError) as caught:
         create_app(settings, keyring=generate_keyring())
+    assert caught.value.reason == "config.x509"
+
+
+def _x509_settings(tmp_path: Path, chain_file: Path, key_file: Path) -> Any:
+    return load_settings(
+        {},
+        public_url="https://localhost",
+        definitions_dir=str(REPO_ROOT / "definitions"),
+        client_id_scheme="x509_san_dns",
+        x509_chain_file=str(chain_file),
+        x509_key_file=str(key_file),
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: service/app.py _x509_identity (l.74-91) never checks that x509_key_file is the key of "
+    "the leaf certificate; the service boots and signs request objects no wallet can verify against x5c",
+    raises=pytest.fail.Exception,
+)
+def test_x509_key_not_matching_leaf_fails_start_up(tmp_path: Path) -> None:
+    """A private key that is not the leaf certificate's key is refused at start-up."""
+    _, chain_file, _ = _write_pki(tmp_path, "localhost")
+    stranger = tmp_path / "stranger-key.pem"
+    stranger.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    with pytest.raises(ConfigurationError):
+        create_app(_x509_settings(tmp_path, chain_file, stranger), keyring=generate_keyring())
+
+
+def _leaf_without_san(tmp_path: Path) -> tuple[Path, Path]:
+    ca, ca_key = _ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    chain_file, key_file = tmp_path / "nosan.pem", tmp_path / "nosan-key.pem"
+    chain_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return chain_file, key_file
+
+
+def _x509_files(tmp_path: Path, case: str) -> tuple[Path, Path]:
+    _, chain_file, key_file = _write_pki(tmp_path, "localhost")
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    return {
+        "missing_chain_file": (tmp_path / "absent.pem", key_file),
+        "empty_chain_file": (empty, key_file),
+        "key_file_holds_certificates": (chain_file, chain_file),
+        "leaf_without_san": _leaf_without_san(tmp_path),
+    }[case]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: service/app.py _x509_identity (l.77-82) lets FileNotFoundError, ValueError and "
+    "x509.ExtensionNotFound escape instead of ConfigurationError, so `python -m service` (which catches only "
+    "ConfigurationError) dies with a traceback instead of 'configuration error: ...' and exit 2",
+    raises=(OSError, ValueError, x509.ExtensionNotFound),
+)
+@pytest.mark.parametrize(
+    "case", ["missing_chain_file", "empty_chain_file", "key_file_holds_certificates", "leaf_without_san"]
+)
+def test_unusable_x509_material_is_a_configuration_error(tmp_path: Path, case: str) -> None:
+    """Unreadable or malformed x509 chain/key files stop start-up with ConfigurationError (config.x509)."""
+    chain_file, key_file = _x509_files(tmp_path, case)
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(_x509_settings(tmp_path, chain_file, key_file), keyring=generate_keyring())
     assert caught.value.reason == "config.x509"

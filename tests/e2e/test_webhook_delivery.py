@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.actors import Attempt, VerificationError, Wallet, WebhookReceiver, verify_standard_webhook, verify_verdict
+from tests.e2e.actors import (
+    Attempt,
+    VerificationError,
+    Wallet,
+    WebhookReceiver,
+    verify_standard_webhook,
+    verify_verdict,
+)
 from tests.e2e.conftest import WEBHOOK_SECRET, Issuers, RunningService, start_service, start_service_at
 
 
@@ -51,14 +58,17 @@ def _for_transaction(attempts: list[Attempt], jwks: dict[str, Any], transaction_
     return [a for a in attempts if verify_verdict(a.body.decode(), jwks)["txn"] == transaction_id]
 
 
-def _check_delivery(attempt: Attempt, jwks: dict[str, Any], *, event: str, now: float | None = None) -> dict[str, Any]:
+def _check_delivery(
+    attempt: Attempt, jwks: dict[str, Any], *, event: str, now: float | None = None
+) -> dict[str, Any]:
     """Every Standard Webhooks header is right and both signatures verify; return the verdict claims."""
     claims = verify_verdict(attempt.body.decode(), jwks)
     assert attempt.header("content-type") == "application/jwt"
     assert attempt.header("webhook-id") == claims["jti"]
     assert attempt.header("x-verifier-event") == event
     signature = attempt.header("webhook-signature")
-    assert signature is not None and signature.startswith("v1,")
+    assert signature is not None
+    assert signature.startswith("v1,")
     verify_standard_webhook(attempt.headers, attempt.body, WEBHOOK_SECRET, now=int(now or time.time()))
     return claims
 
@@ -69,7 +79,7 @@ def _check_delivery(attempt: Attempt, jwks: dict[str, Any], *, event: str, now: 
 def test_retried_until_accepted_with_one_webhook_id(
     own_service: RunningService, hook: WebhookReceiver, issuers: Issuers, make_wallet: Callable[..., Wallet]
 ) -> None:
-    """After three 503s the verdict arrives once: same id and body on every attempt, a fresh signed timestamp each."""
+    """After three 503s the verdict arrives once: same id and body each attempt, a fresh signed timestamp."""
     hook.fail_first(3)
     created = _verified_flow(own_service, issuers, make_wallet())
     hook.wait_for_attempts(1)
@@ -178,7 +188,7 @@ def test_verified_delivery_headers(
 def test_rejected_response_is_delivered_signed(
     own_service: RunningService, hook: WebhookReceiver, issuers: Issuers, make_wallet: Callable[..., Wallet]
 ) -> None:
-    """A rejected response produces a signed verdict delivered the same way, with event presentation.rejected."""
+    """A rejected response gives a signed verdict, delivered the same way as presentation.rejected."""
     hook.fail_first(1)
     created = _rejected_flow(own_service, issuers, make_wallet())
     [delivered] = hook.wait_for(1)
@@ -220,7 +230,8 @@ def test_replay_notice_event(
     jwks = own_service.jwks()
     final = _check_delivery(first, jwks, event="presentation.verified")
     replay = _check_delivery(notice, jwks, event="presentation.attempt_rejected")
-    assert final["final"] is True and replay["final"] is False
+    assert final["final"] is True
+    assert replay["final"] is False
     assert final["jti"] != replay["jti"]
     assert replay["txn"] == created["transaction_id"]
 
@@ -228,7 +239,7 @@ def test_replay_notice_event(
 def test_rotated_secrets_both_sign(
     tmp_path: Path, hook: WebhookReceiver, issuers: Issuers, make_wallet: Callable[..., Wallet]
 ) -> None:
-    """With two secrets configured every delivery carries one v1 signature per secret, each verifiable alone."""
+    """With two secrets every delivery carries one v1 signature per secret, each verifiable alone."""
     new_secret = "whsec_" + base64.b64encode(b"n" * 32).decode()
     service = start_service_at(
         tmp_path, hook, issuers.trust_file(), "127.0.0.1", webhook_secrets=(new_secret, WEBHOOK_SECRET)
@@ -241,8 +252,8 @@ def test_rotated_secrets_both_sign(
         assert all(s.startswith("v1,") for s in signatures)
         for secret in (new_secret, WEBHOOK_SECRET):
             verify_standard_webhook(delivered.headers, delivered.body, secret, now=int(time.time()))
+        other = "whsec_" + base64.b64encode(b"o" * 32).decode()
         with pytest.raises(VerificationError):
-            other = "whsec_" + base64.b64encode(b"o" * 32).decode()
             verify_standard_webhook(delivered.headers, delivered.body, other, now=int(time.time()))
     finally:
         service.stop()

@@ -38,9 +38,7 @@ def _pem(private_key: object) -> str:
     ).decode("ascii")
 
 
-def _file(
-    *, signing: list[dict[str, str]] | None = None, sealing: list[dict[str, str]] | None = None
-) -> str:
+def _file(*, signing: list[dict[str, str]] | None = None, sealing: list[dict[str, str]] | None = None) -> str:
     if signing is None:
         signing = [{"kid": "sig1", "private_key_pem": _pem(ec.generate_private_key(ec.SECP256R1()))}]
     if sealing is None:
@@ -181,7 +179,9 @@ class TestFileFormat:
         assert _load_reason(_file(signing=[])) == "config.keyring"
         assert _load_reason(_file(sealing=[])) == "config.keyring"
 
-    @pytest.mark.parametrize("pem", ["", "garbage", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"])
+    @pytest.mark.parametrize(
+        "pem", ["", "garbage", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"]
+    )
     def test_bad_pem_refused(self, pem: str) -> None:
         """A signing entry that is not a PEM private key is config.keyring."""
         assert _load_reason(_file(signing=[{"kid": "s", "private_key_pem": pem}])) == "config.keyring"
@@ -195,10 +195,6 @@ class TestFileFormat:
         pem = _pem(rsa.generate_private_key(65537, 2048))
         assert _load_reason(_file(signing=[{"kid": "s", "private_key_pem": pem}])) == "config.keyring"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: load_keyring lets MalformedKey (400 invalid_request) escape for an unsupported EC curve",
-    )
     def test_unsupported_ec_curve_refused_as_configuration_error(self) -> None:
         """An EC signing key on a curve JOSE cannot name (P-224) is a ConfigurationError at load."""
         pem = _pem(ec.generate_private_key(ec.SECP224R1()))
