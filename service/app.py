@@ -74,13 +74,9 @@ def _client_identity(settings: Settings, keyring: Keyring) -> ClientIdentity:
 def _x509_identity(settings: Settings) -> ClientIdentity:
     if not settings.x509_chain_file or not settings.x509_key_file:
         raise ConfigurationError("config.x509", "x509_san_dns needs x509_chain_file and x509_key_file")
-    chain = x509.load_pem_x509_certificates(Path(settings.x509_chain_file).read_bytes())
-    key = serialization.load_pem_private_key(Path(settings.x509_key_file).read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey | Ed25519PrivateKey):
-        raise ConfigurationError("config.x509", "The x509 key must be an EC or Ed25519 key")
+    chain, key = _load_x509_material(Path(settings.x509_chain_file), Path(settings.x509_key_file))
     host = urlsplit(settings.public_url).hostname or ""
-    names = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    if host not in names.get_values_for_type(x509.DNSName):
+    if host not in _dns_names(chain[0]):
         # d20 §5.7: the response_uri host must be a dNSName SAN of the leaf, or wallets refuse us.
         raise ConfigurationError("config.x509", "The public_url host is not a DNS SAN of the certificate")
     return ClientIdentity(
@@ -89,6 +85,31 @@ def _x509_identity(settings: Settings) -> ClientIdentity:
         private_key=key,
         x5c=tuple(cert.public_bytes(serialization.Encoding.DER) for cert in chain),
     )
+
+
+def _load_x509_material(
+    chain_file: Path, key_file: Path
+) -> tuple[list[x509.Certificate], ec.EllipticCurvePrivateKey | Ed25519PrivateKey]:
+    try:
+        chain = x509.load_pem_x509_certificates(chain_file.read_bytes())
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigurationError("config.x509", "The x509 chain or key file cannot be read") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey | Ed25519PrivateKey):
+        raise ConfigurationError("config.x509", "The x509 key must be an EC or Ed25519 key")
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if chain[0].public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        # Wallets verify the request object with the leaf's key: a different key would fail every request.
+        raise ConfigurationError("config.x509", "The x509 key does not belong to the leaf certificate")
+    return chain, key
+
+
+def _dns_names(certificate: x509.Certificate) -> list[str]:
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound as exc:
+        raise ConfigurationError("config.x509", "The leaf certificate has no subjectAltName") from exc
+    return names.get_values_for_type(x509.DNSName)
 
 
 def _policy(settings: Settings) -> VerificationPolicy:
@@ -192,5 +213,6 @@ def create_app(
             path="/schema",
             components=Components(security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}),
         ),
+        logging_config=None,  # logging is configured once, by the process entry point (service.logging)
         debug=False,
     )

@@ -221,6 +221,11 @@ class Verifier:
         if len(raw) > _MAX_INLINE_DEFINITION:
             raise BadBackendRequest("definition.too_large", "The presentation definition is too large")
         definition = parse_definition(request.presentation_definition, error=BadBackendRequest)
+        if self.definitions.get(definition.id) is not None:
+            # The verdict names the definition by id: an inline one must not pass itself off as a named one.
+            raise BadBackendRequest(
+                "definition.id_taken", "An inline definition may not reuse a named definition id"
+            )
         return definition.id, None, raw
 
     # --- 2. request object --- #

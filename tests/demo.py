@@ -56,7 +56,9 @@ def run(service_url: str, definition_id: str, *, over_age: bool) -> int:
 
 def main() -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--service", default="http://127.0.0.1:8080", help="base URL of the running verifier")
     parser.add_argument("--definition", default="age-over-21")
     parser.add_argument("--under-age", action="store_true", help="present a credential that says false")

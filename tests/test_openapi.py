@@ -18,6 +18,11 @@ def test_openapi_document_has_not_drifted() -> None:
 def test_openapi_documents_both_faces() -> None:
     """The document covers the backend API and the wallet endpoints."""
     paths = json.loads(OPENAPI_FILE.read_text())["paths"]
-    expected = ("/v1/presentations", "/v1/definitions", "/.well-known/jwks.json", "/wallet/responses/{handle}")
+    expected = (
+        "/v1/presentations",
+        "/v1/definitions",
+        "/.well-known/jwks.json",
+        "/wallet/responses/{handle}",
+    )
     for path in expected:
         assert path in paths

@@ -107,6 +107,22 @@ def test_create_with_definition_id(service: RunningService) -> None:
     assert before + 300 - 2 <= expires <= time.time() + 300 + 1
 
 
+def test_transaction_ttl_setting(tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers) -> None:
+    """transaction_ttl sets expires_at, and the request object's exp is that same instant."""
+    service = start_service(tmp_path, own_receiver, issuers.trust_file(), transaction_ttl=60)
+    try:
+        before = time.time()
+        created = service.create()
+        expires = dt.datetime.strptime(created["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        assert before + 60 - 2 <= expires.timestamp() <= time.time() + 60 + 1
+        payload = _b64json(service.backend.get(created["request_uri"]).text.split(".")[1])
+        assert payload["exp"] == int(expires.timestamp())
+        service.clock.offset = 61
+        _oauth_error(service.backend.get(created["request_uri"]))
+    finally:
+        service.stop()
+
+
 def test_create_gives_fresh_transactions(service: RunningService) -> None:
     """Two creations give two different transactions and request URIs."""
     first, second = service.create(), service.create()
@@ -147,6 +163,13 @@ def test_create_with_unknown_definition_id(service: RunningService) -> None:
     _problem(response, 404, "definition.unknown")
 
 
+def _nested_not(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"not": schema}
+    return schema
+
+
 INVALID_DEFINITIONS: dict[str, tuple[dict[str, Any], str]] = {
     "missing_input_descriptors": ({"id": "x"}, "definition.malformed"),
     "empty_input_descriptors": ({"id": "x", "input_descriptors": []}, "definition.malformed"),
@@ -165,6 +188,19 @@ INVALID_DEFINITIONS: dict[str, tuple[dict[str, Any], str]] = {
     "frame": (
         {"id": "x", "frame": {}, "input_descriptors": [{"id": "a", "constraints": {}}]},
         "definition.unsupported_feature",
+    ),
+    "too_large": (
+        {"id": "x", "purpose": "p" * 70_000, "input_descriptors": [{"id": "a", "constraints": {}}]},
+        "definition.too_large",
+    ),
+    "too_deep": (
+        {
+            "id": "x",
+            "input_descriptors": [
+                {"id": "a", "constraints": {"fields": [{"path": ["$.a"], "filter": _nested_not(40)}]}}
+            ],
+        },
+        "definition.too_large",
     ),
     "bad_filter": (
         {
@@ -245,11 +281,9 @@ def test_webhook_url_not_in_allow_list(service: RunningService) -> None:
 def test_webhook_url_from_allow_list_receives_verdict(
     tmp_path: Path, own_receiver: WebhookReceiver, issuers: Issuers, make_wallet: Callable[..., Any]
 ) -> None:
-    """A webhook URL on the allow-list gets the verdict, the default receiver does not, others are refused.
-
-    Production mode, because development also lets a request name any loopback URL; plain-HTTP loopback
-    targets are then allowed explicitly.
-    """
+    """A webhook URL on the allow-list gets the verdict, the default receiver does not, others are refused."""
+    # Production mode: development also lets a request name any loopback URL. Plain-HTTP loopback
+    # targets are then allowed explicitly, as a test receiver needs.
     with WebhookReceiver(path="/chosen") as chosen:
         service = start_service(
             tmp_path,

@@ -254,12 +254,6 @@ def _x509_settings(tmp_path: Path, chain_file: Path, key_file: Path) -> Any:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: service/app.py _x509_identity (l.74-91) never checks that x509_key_file is the key of "
-    "the leaf certificate; the service boots and signs request objects no wallet can verify against x5c",
-    raises=pytest.fail.Exception,
-)
 def test_x509_key_not_matching_leaf_fails_start_up(tmp_path: Path) -> None:
     """A private key that is not the leaf certificate's key is refused at start-up."""
     _, chain_file, _ = _write_pki(tmp_path, "localhost")
@@ -309,13 +303,6 @@ def _x509_files(tmp_path: Path, case: str) -> tuple[Path, Path]:
     }[case]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: service/app.py _x509_identity (l.77-82) lets FileNotFoundError, ValueError and "
-    "x509.ExtensionNotFound escape instead of ConfigurationError, so `python -m service` (which catches only "
-    "ConfigurationError) dies with a traceback instead of 'configuration error: ...' and exit 2",
-    raises=(OSError, ValueError, x509.ExtensionNotFound),
-)
 @pytest.mark.parametrize(
     "case", ["missing_chain_file", "empty_chain_file", "key_file_holds_certificates", "leaf_without_san"]
 )

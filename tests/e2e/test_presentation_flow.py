@@ -411,7 +411,10 @@ def test_hmac_with_public_key_as_secret(
         ({"ageOver18": True}, "verified"),
         ({"ageOver18": False}, "rejected"),
         ({"birthDate": "2000-01-01"}, "verified"),
-        ({"birthDate": (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365 * 17)).isoformat()}, "rejected"),
+        (
+            {"birthDate": (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=365 * 17)).isoformat()},
+            "rejected",
+        ),
     ],
 )
 def test_age_over_18_definition(
