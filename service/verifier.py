@@ -34,7 +34,7 @@ from service.replay import ReplayGuard
 from service.request_object import ClientIdentity, build_request_object
 from service.response import ResponseLimits, WalletError, parse_response
 from service.transaction.seal import seal, unseal
-from service.transaction.state import TransactionState
+from service.transaction.state import PROFILE_DRAFT20, TransactionState
 from service.trust import TrustList
 from service.verdict import (
     CredentialEntry,
@@ -186,6 +186,7 @@ class Verifier:
             created_at=now,
             expires_at=now + self.config.transaction_ttl,
             client_id_scheme=self.identity.scheme,
+            profile=PROFILE_DRAFT20,
             definition_id=definition_id,
             definition_digest=digest,
             inline_definition=inline,
@@ -230,10 +231,16 @@ class Verifier:
 
     # --- 2. request object --- #
 
+    def _open(self, handle: str) -> TransactionState:
+        state = unseal(handle, self.keyring)
+        if state.profile != PROFILE_DRAFT20:
+            raise TransactionError("transaction.unknown_profile", "The transaction uses an unknown profile")
+        return state
+
     def request_object(self, handle: str) -> str:
         """The signed request object for a live transaction."""
         now = self.clock()
-        state = unseal(handle, self.keyring)
+        state = self._open(handle)
         if now >= state.expires_at:
             raise TransactionError("transaction.expired", "The transaction has expired")
         definition, _ = self._definition_for(state)
@@ -271,7 +278,7 @@ class Verifier:
     async def respond(self, handle: str, body: bytes) -> None:
         """Take the wallet's response; every outcome except an unopenable handle yields a verdict."""
         now = self.clock()
-        state = unseal(handle, self.keyring)
+        state = self._open(handle)
         structlog.contextvars.bind_contextvars(transaction_id=state.id)
         context = VerdictContext(
             issuer=self.config.public_url,

@@ -10,9 +10,11 @@ import msgspec
 
 from service.jose.encoding import b64url_encode
 
-__all__ = ["STATE_VERSION", "TransactionState"]
+__all__ = ["PROFILE_DRAFT20", "STATE_VERSION", "TransactionState"]
 
 STATE_VERSION = 1
+PROFILE_DRAFT20 = "d20"
+"""OpenID4VP draft 20 + SIOPv2 draft 13 + Presentation Exchange v2 (the only profile so far)."""
 
 
 class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
@@ -28,6 +30,8 @@ class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=Tru
     created_at: int
     expires_at: int
     client_id_scheme: str
+    profile: str
+    """Protocol profile this transaction speaks: request object shape and response parsing follow it."""
     definition_id: str
     definition_digest: bytes | None = None
     """Digest prefix of a named definition; a changed definition file fails the transaction."""

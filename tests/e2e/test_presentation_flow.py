@@ -435,3 +435,89 @@ def test_age_over_18_definition(
         assert verdict["credentials"][0]["claims"] == {"age_over_18": True}
     else:
         assert [e["code"] for e in verdict["errors"]] == ["submission.filter_failed"]
+
+
+_TWO_QUESTIONS = {
+    "id": "age-and-name",
+    "input_descriptors": [
+        {
+            "id": "age",
+            "constraints": {
+                "fields": [
+                    {
+                        "path": ["$.vc.credentialSubject.ageOver21"],
+                        "filter": {"type": "boolean", "const": True},
+                    }
+                ]
+            },
+        },
+        {
+            "id": "name",
+            "constraints": {"fields": [{"id": "given_name", "path": ["$.vc.credentialSubject.givenName"]}]},
+        },
+    ],
+}
+
+
+def _entry(descriptor: str, index: int) -> dict[str, Any]:
+    return {
+        "id": descriptor,
+        "format": "jwt_vp_json",
+        "path": "$",
+        "path_nested": {
+            "id": descriptor,
+            "format": "jwt_vc_json",
+            "path": f"$.vp.verifiableCredential[{index}]",
+        },
+    }
+
+
+def test_one_credential_may_answer_two_descriptors(
+    service: RunningService, issuers: Issuers, make_wallet: Callable[..., Wallet]
+) -> None:
+    """The submission maps both descriptors to one credential that satisfies both: accepted."""
+    wallet = make_wallet()
+    created, request = _begin(service, wallet, definition_id=None, presentation_definition=_TWO_QUESTIONS)
+    both = issuers.trusted.issue(wallet.holder.id, {"ageOver21": True, "givenName": "Ada"})
+    submission = {
+        "id": "s",
+        "definition_id": "age-and-name",
+        "descriptor_map": [_entry("age", 0), _entry("name", 0)],
+    }
+    answer = wallet.respond(request, [both], submission=submission)
+    assert answer.status_code == 200, answer.text
+    verdict = service.verdict(created["transaction_id"])
+    assert {c["descriptor_id"]: c["claims"] for c in verdict["credentials"]} == {
+        "age": {"ageOver21": True},
+        "name": {"given_name": "Ada"},
+    }
+
+
+def test_unmapped_descriptor_is_not_satisfied_by_another_credential(
+    service: RunningService, issuers: Issuers, make_wallet: Callable[..., Wallet]
+) -> None:
+    """A credential in the VP that the submission does not map to a descriptor does not satisfy it."""
+    wallet = make_wallet()
+    created, request = _begin(service, wallet, definition_id=None, presentation_definition=_TWO_QUESTIONS)
+    age = issuers.trusted.issue(wallet.holder.id, {"ageOver21": True})
+    name = issuers.trusted.issue(wallet.holder.id, {"givenName": "Ada"})
+    submission = {"id": "s", "definition_id": "age-and-name", "descriptor_map": [_entry("age", 0)]}
+    answer = wallet.respond(request, [age, name], submission=submission)
+    _expect_rejected(service, created, answer, "submission.descriptor_missing")
+
+
+def test_descriptor_mapped_to_a_credential_that_does_not_satisfy_it(
+    service: RunningService, issuers: Issuers, make_wallet: Callable[..., Wallet]
+) -> None:
+    """Mapping the name descriptor to the age-only credential fails, though the right one is in the VP."""
+    wallet = make_wallet()
+    created, request = _begin(service, wallet, definition_id=None, presentation_definition=_TWO_QUESTIONS)
+    age = issuers.trusted.issue(wallet.holder.id, {"ageOver21": True})
+    name = issuers.trusted.issue(wallet.holder.id, {"givenName": "Ada"})
+    submission = {
+        "id": "s",
+        "definition_id": "age-and-name",
+        "descriptor_map": [_entry("age", 0), _entry("name", 0)],
+    }
+    answer = wallet.respond(request, [age, name], submission=submission)
+    _expect_rejected(service, created, answer, "submission.field_missing")

@@ -160,6 +160,7 @@ states = st.builds(
     created_at=INT64,
     expires_at=INT64,
     client_id_scheme=st.text(max_size=20),
+    profile=st.text(max_size=8),
     definition_id=st.text(max_size=60),
     definition_digest=st.none() | st.binary(max_size=32),
     inline_definition=st.none() | st.binary(max_size=2000),

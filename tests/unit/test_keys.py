@@ -28,6 +28,7 @@ def _state() -> TransactionState:
         created_at=NOW,
         expires_at=NOW + 300,
         client_id_scheme="did",
+        profile="d20",
         definition_id="age-over-18",
     )
 

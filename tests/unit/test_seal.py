@@ -27,6 +27,7 @@ def _state(**overrides: object) -> TransactionState:
         "created_at": NOW,
         "expires_at": NOW + 300,
         "client_id_scheme": "did",
+        "profile": "d20",
         "definition_id": "age-over-18",
         "definition_digest": secrets.token_bytes(8),
         "webhook_url": WEBHOOK_URL,
