@@ -19,6 +19,7 @@ suffix; wallet-facing errors render as the OAuth error body (RFC 6749 §5.2 / Op
     │       ├── CredentialInvalid      credential.*                  (issuer signature, validity, trust)
     │       ├── SubmissionMismatch     submission.*                  (Presentation Exchange)
     │       ├── HolderBindingFailed    holder_binding.*
+    │       ├── KeyBindingInvalid      key_binding.*                 (SD-JWT KB-JWT)
     │       └── DidResolutionFailed    did.*
     ├── BackendError                   (problem+json for the backend API)
     │   ├── BadBackendRequest          invalid_request           400
@@ -47,6 +48,7 @@ __all__ = [
     "HolderBindingFailed",
     "IdTokenInvalid",
     "InvalidRequest",
+    "KeyBindingInvalid",
     "LimitExceeded",
     "MalformedKey",
     "MalformedResponse",
@@ -171,6 +173,13 @@ class HolderBindingFailed(PresentationRejected):
 
     default_reason = "holder_binding.mismatch"
     default_description = "The holder binding could not be established"
+
+
+class KeyBindingInvalid(PresentationRejected):
+    """An SD-JWT Key Binding JWT is missing or fails its checks (RFC 9901 §7.3)."""
+
+    default_reason = "key_binding.invalid"
+    default_description = "The key binding proof is not valid"
 
 
 class DidResolutionFailed(PresentationRejected):
