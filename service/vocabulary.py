@@ -33,13 +33,18 @@ JWK_THUMBPRINT_URN_PREFIX: Final = "urn:ietf:params:oauth:jwk-thumbprint:sha-256
 # --- Formats (OpenID4VP App. A; DIF claim format registry) --- #
 FORMAT_JWT_VP_JSON: Final = "jwt_vp_json"
 FORMAT_JWT_VC_JSON: Final = "jwt_vc_json"
+FORMAT_DC_SD_JWT: Final = "dc+sd-jwt"  # SD-JWT VC; `vc+sd-jwt` before OpenID4VP draft 23
 # Older names meaning the same thing; accepted on input, never emitted.
 FORMAT_ALIASES: Final = {
     "jwt_vp": FORMAT_JWT_VP_JSON,
     "jwt_vp_json": FORMAT_JWT_VP_JSON,
     "jwt_vc": FORMAT_JWT_VC_JSON,
     "jwt_vc_json": FORMAT_JWT_VC_JSON,
+    "vc+sd-jwt": FORMAT_DC_SD_JWT,
+    "dc+sd-jwt": FORMAT_DC_SD_JWT,
 }
+SD_JWT_VC_TYPES: Final = frozenset({"dc+sd-jwt", "vc+sd-jwt"})  # issuer JWT `typ` (SD-JWT VC -18 §2.2.1)
+KB_JWT_TYP: Final = "kb+jwt"
 
 
 def canonical_format(name: str) -> str | None:

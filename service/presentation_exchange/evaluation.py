@@ -235,6 +235,8 @@ def _evaluate_descriptor(
     candidate = chain[-1]
     _check_format_allowed(definition, descriptor, chain)
     fields = match_fields(descriptor, candidate.documents)
+    if descriptor.constraints.limit_disclosure == "required":
+        _check_limited_disclosure(candidate, fields, descriptor.id)
     return DescriptorResult(
         descriptor_id=descriptor.id, credential=candidate, presentations=chain[:-1], fields=fields
     )
@@ -261,3 +263,23 @@ def _check_format_allowed(
             "the credential format or signing algorithm is not allowed for this descriptor",
             descriptor_id=descriptor.id,
         )
+
+
+def _check_limited_disclosure(candidate: Decoded, fields: tuple[FieldMatch, ...], descriptor_id: str) -> None:
+    """``limit_disclosure: required``: every selectively disclosed claim lies on a requested path.
+
+    A disclosure is covered when it is a requested claim, inside one, or a container on the way to one
+    (recursive disclosures need their parents). Formats without selective disclosure (JWT VCs) expose no
+    ``disclosed_paths`` and have nothing a holder could have withheld, so there is nothing to limit.
+    """
+    disclosed: tuple[tuple[str | int, ...], ...] | None = getattr(candidate, "disclosed_paths", None)
+    if not disclosed:
+        return
+    requested = [match.location for match in fields if match.location is not None]
+    for path in disclosed:
+        if not any(path[: len(location)] == location[: len(path)] for location in requested):
+            raise SubmissionMismatch(
+                "submission.over_disclosure",
+                "the credential discloses claims the definition did not ask for",
+                descriptor_id=descriptor_id,
+            )

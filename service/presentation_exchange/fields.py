@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from service.errors import SubmissionMismatch
-from service.presentation_exchange.jsonpath import compile_path, find
+from service.presentation_exchange.jsonpath import JsonPath, Location, compile_path, locate
 
 if TYPE_CHECKING:
     from service.presentation_exchange.evaluation import DescriptorResult
@@ -31,6 +31,9 @@ class FieldMatch(msgspec.Struct, frozen=True, kw_only=True):
     value: Any
     filtered: bool  # the field has a filter, so ``value`` answered a question
     retain: bool  # the definition declared intent_to_retain
+    location: tuple[str | int, ...] | None = (
+        None  # where ``value`` sits in the first document (None: elsewhere)
+    )
 
 
 def match_fields(
@@ -50,11 +53,11 @@ def _match_field(
 ) -> FieldMatch | None:
     found_value = False
     for path in field.path:
-        values = next((hits for hits in (find(path, document) for document in documents) if hits), None)
-        if values is None:
+        hit = _first_hit(path, documents)
+        if hit is None:
             continue
         found_value = True
-        value = values[0]
+        location, value = hit
         if field.filter is None or field.filter.accepts(value):
             return FieldMatch(
                 field_id=field.id,
@@ -62,6 +65,7 @@ def _match_field(
                 value=value,
                 filtered=field.filter is not None,
                 retain=field.intent_to_retain,
+                location=location,
             )
     if found_value:
         raise SubmissionMismatch(
@@ -74,6 +78,16 @@ def _match_field(
     raise SubmissionMismatch(
         "submission.field_missing", f"{_label(field)} is missing", descriptor_id=descriptor_id
     )
+
+
+def _first_hit(path: JsonPath, documents: Sequence[Mapping[str, Any]]) -> tuple[Location | None, Any] | None:
+    """The first value ``path`` finds in the documents, in order, with its location in the first document."""
+    for index, document in enumerate(documents):
+        hits = locate(path, document)
+        if hits:
+            location, value = hits[0]
+            return (location if index == 0 else None), value
+    return None
 
 
 def _label(field: Field) -> str:

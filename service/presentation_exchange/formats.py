@@ -56,10 +56,16 @@ def parse_formats(raw: Mapping[str, Any]) -> AllowedFormats:
     return AllowedFormats(algs)
 
 
+# Which member lists the issuer/proof algorithms: JWT formats `alg` (PE v2), SD-JWT `sd-jwt_alg_values`
+# (OpenID4VP d21+ App. B.4; the KB-JWT algorithm is the holder's and is checked against our holder list).
+_ALG_MEMBERS = ("alg", "sd-jwt_alg_values")
+
+
 def _alg_list(key: str, value: Mapping[str, Any]) -> frozenset[str] | None:
-    if "alg" not in value:
+    member = next((name for name in _ALG_MEMBERS if name in value), None)
+    if member is None:
         return None
-    alg = value["alg"]
+    alg = value[member]
     if not isinstance(alg, list) or not alg or not all(isinstance(item, str) for item in alg):
-        raise InvalidFormatError(f"format '{key}' needs 'alg' as a non-empty array of strings")
+        raise InvalidFormatError(f"format '{key}' needs '{member}' as a non-empty array of strings")
     return frozenset(alg)

@@ -25,7 +25,16 @@ from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.filter import And, Expression, Filter, Or
 from jsonpath_ng.ext.parser import parse as _parse_extended
 
-__all__ = ["MAX_MATCHES", "MAX_PATH_LENGTH", "InvalidPathError", "JsonPath", "compile_path", "find"]
+__all__ = [
+    "MAX_MATCHES",
+    "MAX_PATH_LENGTH",
+    "InvalidPathError",
+    "JsonPath",
+    "Location",
+    "compile_path",
+    "find",
+    "locate",
+]
 
 MAX_PATH_LENGTH: Final = 256
 MAX_MATCHES: Final = 1024  # nodes a single step may yield; later matches are ignored
@@ -37,17 +46,26 @@ class InvalidPathError(ValueError):
     """A JSONPath string is not one this module accepts; the message names the problem, not the path."""
 
 
+Location = tuple[str | int, ...]
+"""Where a value sits in its document: member names and array indexes from the root."""
+_Located = list[tuple[Location, Any]]
+
+
 class _Step(Protocol):
-    def apply(self, nodes: list[Any]) -> list[Any]: ...
+    def apply(self, nodes: _Located) -> _Located: ...
 
 
 @dataclass(frozen=True, slots=True)
 class _Names:
     names: tuple[str, ...]
 
-    def apply(self, nodes: list[Any]) -> list[Any]:
+    def apply(self, nodes: _Located) -> _Located:
         found = (
-            node[name] for node in nodes if isinstance(node, dict) for name in self.names if name in node
+            ((*loc, name), node[name])
+            for loc, node in nodes
+            if isinstance(node, dict)
+            for name in self.names
+            if name in node
         )
         return _take(found, MAX_MATCHES)
 
@@ -56,10 +74,10 @@ class _Names:
 class _Indices:
     indices: tuple[int, ...]
 
-    def apply(self, nodes: list[Any]) -> list[Any]:
+    def apply(self, nodes: _Located) -> _Located:
         found = (
-            node[index]
-            for node in nodes
+            ((*loc, index % len(node)), node[index])
+            for loc, node in nodes
             if isinstance(node, list)
             for index in self.indices
             if -len(node) <= index < len(node)
@@ -73,41 +91,41 @@ class _Slice:
     end: int | None
     step: int | None
 
-    def apply(self, nodes: list[Any]) -> list[Any]:
+    def apply(self, nodes: _Located) -> _Located:
         if self.step == 0:  # RFC 9535 §2.3.4.2.2: a zero step selects nothing
             return []
         found = (
-            item
-            for node in nodes
+            ((*loc, index), node[index])
+            for loc, node in nodes
             if isinstance(node, list)
-            for item in node[self.start : self.end : self.step]
+            for index in range(len(node))[self.start : self.end : self.step]
         )
         return _take(found, MAX_MATCHES)
 
 
 @dataclass(frozen=True, slots=True)
 class _Wildcard:
-    def apply(self, nodes: list[Any]) -> list[Any]:
-        return _take((child for node in nodes for child in _children(node)), MAX_MATCHES)
+    def apply(self, nodes: _Located) -> _Located:
+        return _take((child for loc, node in nodes for child in _children(loc, node)), MAX_MATCHES)
 
 
 @dataclass(frozen=True, slots=True)
 class _Descend:
     """``..``: each node followed by all its descendants, in document order."""
 
-    def apply(self, nodes: list[Any]) -> list[Any]:
+    def apply(self, nodes: _Located) -> _Located:
         seen: set[int] = set()
-        out: list[Any] = []
+        out: _Located = []
         stack = list(reversed(nodes))
         while stack and len(out) < MAX_VISITS:
-            node = stack.pop()
+            loc, node = stack.pop()
             if isinstance(node, dict | list):
                 # Several start nodes may be the same container (`$[0,-1]..x`); walk it once.
                 if id(node) in seen:
                     continue
                 seen.add(id(node))
-                stack.extend(reversed(list(_children(node))))
-            out.append(node)
+                stack.extend(reversed(list(_children(loc, node))))
+            out.append((loc, node))
         return out
 
 
@@ -115,8 +133,22 @@ class _Descend:
 class _Filter:
     node: JSONPath  # a checked jsonpath_ng Filter: evaluated per child by jsonpath-ng itself
 
-    def apply(self, nodes: list[Any]) -> list[Any]:
-        return _take((datum.value for node in nodes for datum in self.node.find(node)), MAX_MATCHES)
+    def apply(self, nodes: _Located) -> _Located:
+        found = (
+            ((*loc, _step_of(datum.path)), datum.value)
+            for loc, node in nodes
+            for datum in self.node.find(node)
+        )
+        return _take(found, MAX_MATCHES)
+
+
+def _step_of(path: object) -> str | int:
+    """The member name or index jsonpath-ng reports for a filtered child."""
+    if type(path) is Index and len(path.indices) == 1:
+        return int(path.indices[0])
+    if type(path) is Fields and len(path.fields) == 1:
+        return str(path.fields[0])
+    return "?"  # never equal to a real location: such a match covers nothing for limit_disclosure
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +171,19 @@ class JsonPath:
         return not self.steps
 
 
-def find(path: JsonPath, document: Any) -> list[Any]:
-    """Values ``path`` selects in ``document``, in document order, at most ``MAX_MATCHES`` of them."""
-    nodes = [document]
+def locate(path: JsonPath, document: Any) -> list[tuple[Location, Any]]:
+    """(location, value) pairs ``path`` selects in ``document``, in document order (at most MAX_MATCHES)."""
+    nodes: _Located = [((), document)]
     for step in path.steps:
         nodes = step.apply(nodes)
         if not nodes:
             break
     return nodes[:MAX_MATCHES]
+
+
+def find(path: JsonPath, document: Any) -> list[Any]:
+    """Values ``path`` selects in ``document``, in document order, at most ``MAX_MATCHES`` of them."""
+    return [value for _, value in locate(path, document)]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -243,15 +280,17 @@ def _check_singular(node: object) -> None:
 # --- Helpers --- #
 
 
-def _children(node: Any) -> Iterator[Any]:
+def _children(loc: Location, node: Any) -> Iterator[tuple[Location, Any]]:
     if isinstance(node, dict):
-        yield from node.values()
+        for name, child in node.items():
+            yield (*loc, name), child
     elif isinstance(node, list):
-        yield from node
+        for index, child in enumerate(node):
+            yield (*loc, index), child
 
 
-def _take(values: Iterator[Any], limit: int) -> list[Any]:
-    out: list[Any] = []
+def _take(values: Iterator[tuple[Location, Any]], limit: int) -> _Located:
+    out: _Located = []
     for value in values:
         out.append(value)
         if len(out) >= limit:

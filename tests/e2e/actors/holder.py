@@ -1,4 +1,11 @@
-"""Wallet simulator: checks the Request Object, answers with ID Token + VP Token (direct_post)."""
+"""Wallet simulator: checks the Request Object, answers with ID Token + VP Token (direct_post).
+
+SD-JWT VCs: `Wallet.present_sd_jwt` makes an SD-JWT+KB string bound to the request (aud = client_id,
+nonce = request nonce, KB-JWT signed by the holder key). `build_response(..., sd_jwt_presentations=[...])`
+puts such strings in the vp_token after the VP JWTs (with `credentials=[]` there is no VP at all) and maps
+them with `{"id", "format": sd_jwt_format, "path"}` (no `path_nested`). Descriptor ids are consumed in
+order: VP credentials first, then SD-JWTs. A vp_token of one element is that bare string, else a JSON array.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -31,6 +38,7 @@ from tests.e2e.actors.keys import (
     sign_hmac_jwt,
     verify_jws,
 )
+from tests.e2e.actors.sd_jwt import SD_JWT_TYP, IssuedSdJwt, PathLike, present
 
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
 SIOP_AUDIENCE = "https://self-issued.me/v2"
@@ -89,9 +97,15 @@ class AuthorizationRequest:
         return [d["id"] for d in self.presentation_definition.get("input_descriptors", [])]
 
 
-def build_submission(definition_id: str, layout: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """PE presentation_submission for VPs holding credentials mapped to descriptor ids (one list per VP)."""
-    several = len(layout) != 1
+def build_submission(
+    definition_id: str,
+    layout: Sequence[Sequence[str]],
+    sd_jwt_ids: Sequence[str] = (),
+    *,
+    sd_jwt_format: str = SD_JWT_TYP,
+) -> dict[str, Any]:
+    """PE submission: VPs (one descriptor-id list each), then one SD-JWT per id in `sd_jwt_ids`."""
+    several = len(layout) + len(sd_jwt_ids) != 1
     descriptor_map = [
         {
             "id": descriptor_id,
@@ -105,6 +119,10 @@ def build_submission(definition_id: str, layout: Sequence[Sequence[str]]) -> dic
         }
         for vp_index, ids in enumerate(layout)
         for vc_index, descriptor_id in enumerate(ids)
+    ]
+    descriptor_map += [
+        {"id": descriptor_id, "format": sd_jwt_format, "path": f"$[{index}]" if several else "$"}
+        for index, descriptor_id in enumerate(sd_jwt_ids, start=len(layout))
     ]
     return {"id": str(uuid.uuid4()), "definition_id": definition_id, "descriptor_map": descriptor_map}
 
@@ -266,23 +284,29 @@ class Wallet:
         submission: Mapping[str, Any] | None = None,
         state: str | None = None,
         omit_id_token: bool = False,
+        sd_jwt_presentations: Sequence[str] = (),
+        sd_jwt_format: str = SD_JWT_TYP,
     ) -> dict[str, str]:
         """Form fields of a direct_post response; flat `credentials` = one VP, nested = one VP each."""
-        layout = _layout(credentials)
+        sd_jwts = list(sd_jwt_presentations)
+        layout = [] if sd_jwts and not credentials else _layout(credentials)
         ids = list(descriptor_ids) if descriptor_ids is not None else request.descriptor_ids()
-        count = sum(len(vp) for vp in layout)
+        count = sum(len(vp) for vp in layout) + len(sd_jwts)
         if len(ids) < count:
             raise ValueError(f"{count} credentials but only {len(ids)} descriptor ids; pass descriptor_ids")
         id_iter = iter(ids)
         id_layout = [[next(id_iter) for _ in vp] for vp in layout]
+        sd_jwt_ids = [next(id_iter) for _ in sd_jwts]
         vps = [
             self._vp(request, vcs, vp_claims, vp_header, vp_signer, vp_alg_none, corrupt_vp_signature)
             for vcs in layout
         ]
         if submission is None:
-            submission = build_submission(request.presentation_definition.get("id", ""), id_layout)
+            definition_id = request.presentation_definition.get("id", "")
+            submission = build_submission(definition_id, id_layout, sd_jwt_ids, sd_jwt_format=sd_jwt_format)
+        tokens = [*vps, *sd_jwts]
         form = {
-            "vp_token": vps[0] if len(vps) == 1 else json.dumps(vps),
+            "vp_token": tokens[0] if len(tokens) == 1 else json.dumps(tokens),
             "presentation_submission": json.dumps(submission),
         }
         if not omit_id_token:
@@ -341,6 +365,22 @@ class Wallet:
         base |= {"iat": now, "exp": now + 300, "jti": f"urn:uuid:{uuid.uuid4()}", "vp": vp}
         token = _finish(key, merge(base_header, header), merge(base, claims), alg_none, None)
         return corrupt_signature(token) if corrupt else token
+
+    def present_sd_jwt(
+        self,
+        request: AuthorizationRequest,
+        issued: IssuedSdJwt,
+        disclose: Iterable[PathLike] | None = None,
+        **present_kwargs: Any,
+    ) -> str:
+        """SD-JWT+KB for `request`: aud client_id, nonce, KB-JWT by the holder key at now(); kwargs win."""
+        options: dict[str, Any] = {
+            "aud": request.client_id,
+            "nonce": request.nonce,
+            "holder_key": self.holder.key,
+            "now": self.now(),
+        }
+        return present(issued, disclose=disclose, **(options | present_kwargs))
 
     def post(self, request: AuthorizationRequest, form: Mapping[str, str]) -> httpx.Response:
         """POST the form to response_uri (never following redirects)."""

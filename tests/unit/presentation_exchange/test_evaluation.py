@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pytest
 
@@ -127,7 +129,7 @@ class TestStructuralReasons:
             == "submission.duplicate_descriptor"
         )
 
-    @pytest.mark.parametrize(("fmt", "nested_fmt"), [("ldp_vp", "jwt_vc_json"), ("jwt_vp_json", "dc+sd-jwt")])
+    @pytest.mark.parametrize(("fmt", "nested_fmt"), [("ldp_vp", "jwt_vc_json"), ("jwt_vp_json", "mso_mdoc")])
     def test_unsupported_format(self, wallet: FakeWallet, fmt: str, nested_fmt: str) -> None:
         """A map format we do not speak, at any level: submission.unsupported_format, before any lookup."""
         raw = submission("pd-1", entry("d", fmt=fmt, nested_fmt=nested_fmt))
@@ -379,3 +381,68 @@ class TestSubmissionRequirements:
         """Requirements do not soften structural problems such as an unresolvable path."""
         raw = submission("pd-1", entry("alice", nested="$.vp.verifiableCredential[9]"))
         assert reason_of(self.definition(), raw, "vp-2", wallet) == "submission.path_unresolved"
+
+
+@dataclass(frozen=True)
+class _SdJwtDecoded:
+    format: str
+    alg: str
+    documents: tuple[Mapping[str, Any], ...]
+    disclosed_paths: tuple[tuple[str | int, ...], ...]
+
+
+class TestLimitDisclosure:
+    """`limit_disclosure: required` against what an SD-JWT disclosed."""
+
+    CLAIMS: ClassVar[dict[str, Any]] = {
+        "vct": "urn:eudi:pid:1",
+        "age_equal_or_over": {"18": True, "21": True},
+        "given_name": "Erika",
+        "address": {"country": "DE", "street": "Hauptstr. 1"},
+    }
+
+    def _evaluate(self, disclosed: tuple[tuple[str | int, ...], ...], fields: list[dict[str, Any]]) -> Any:
+        definition = pd({"id": "pid", "constraints": {"fields": fields, "limit_disclosure": "required"}})
+        token = "sd-jwt-1"
+        decoded = _SdJwtDecoded("dc+sd-jwt", "ES256", (self.CLAIMS,), disclosed)
+
+        def lookup(fmt: str, node: Any) -> _SdJwtDecoded:
+            assert node == token
+            return decoded
+
+        sub = parse_submission(submission("pd-1", {"id": "pid", "format": "dc+sd-jwt", "path": "$"}))
+        return evaluate_submission(definition, sub, token, lookup)
+
+    def test_only_requested_claims_disclosed_passes(self) -> None:
+        """Disclosing exactly the requested nested claim (and its container) is accepted."""
+        result = self._evaluate(
+            (("age_equal_or_over",), ("age_equal_or_over", "18")),
+            [{"path": ["$.age_equal_or_over.18"], "filter": {"const": True}}],
+        )
+        assert result.descriptors[0].fields[0].location == ("age_equal_or_over", "18")
+
+    def test_extra_disclosed_claim_is_over_disclosure(self) -> None:
+        """A disclosed given_name nobody asked for is refused as over-disclosure."""
+        with pytest.raises(SubmissionMismatch) as caught:
+            self._evaluate(
+                (("age_equal_or_over", "18"), ("given_name",)),
+                [{"path": ["$.age_equal_or_over.18"], "filter": {"const": True}}],
+            )
+        assert caught.value.reason == "submission.over_disclosure"
+
+    def test_claims_inside_a_requested_object_are_covered(self) -> None:
+        """Requesting the whole address covers its disclosed members."""
+        self._evaluate((("address",), ("address", "street")), [{"path": ["$.address"]}])
+
+    def test_sibling_of_a_requested_member_is_not_covered(self) -> None:
+        """Requesting address.country does not cover a disclosed address.street."""
+        with pytest.raises(SubmissionMismatch) as caught:
+            self._evaluate((("address", "country"), ("address", "street")), [{"path": ["$.address.country"]}])
+        assert caught.value.reason == "submission.over_disclosure"
+
+    def test_without_limit_disclosure_extra_claims_pass(self) -> None:
+        """Without limit_disclosure the same over-disclosure is accepted."""
+        definition = pd(descriptor("pid", {"path": ["$.vct"]}))
+        decoded = _SdJwtDecoded("dc+sd-jwt", "ES256", (self.CLAIMS,), (("given_name",),))
+        sub = parse_submission(submission("pd-1", {"id": "pid", "format": "vc+sd-jwt", "path": "$"}))
+        evaluate_submission(definition, sub, "t", lambda fmt, node: decoded)
