@@ -9,8 +9,14 @@ Trust file (``VERIFIER_TRUST_FILE``)::
          "credential_types": ["AgeCredential"]}
     ]}
 
-A DID issuer's keys come from its DID document unless ``jwks`` pins them; a non-DID issuer needs
-``jwks``. ``credential_types`` (optional) limits which credential types the issuer is trusted for.
+        {"id": "https://pid.example", "name": "PID provider", "vct": ["urn:eudi:pid:1"],
+         "x509_anchors": ["pid-root.pem"], "metadata": true}
+
+A DID issuer's keys come from its DID document unless ``jwks`` pins them. A non-DID (https) issuer needs
+at least one key source: ``jwks`` (pinned), ``x509_anchors`` (an ``x5c`` chain in the credential must lead
+to one of these roots, and its leaf name the issuer; paths relative to the trust file, or inline PEM), or
+``metadata: true`` (keys from its JWT VC Issuer Metadata, fetched over the SSRF-guarded client).
+``credential_types`` (W3C types) and ``vct`` (SD-JWT VC types) limit what the issuer is trusted for.
 A definition may narrow the list further with its own ``trusted_issuers``; it can never widen it.
 """
 
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from cryptography import x509
 
 from service.errors import ConfigurationError, MalformedKey
 from service.jose.jwk import PublicJwk, parse_public_jwk
@@ -36,6 +43,9 @@ class _IssuerEntry(msgspec.Struct, forbid_unknown_fields=True):
     name: str | None = None
     jwks: dict[str, list[dict[str, Any]]] | None = None
     credential_types: list[str] | None = None
+    vct: list[str] | None = None
+    x509_anchors: list[str] | None = None
+    metadata: bool = False
 
 
 class _TrustFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,10 +61,20 @@ class TrustedIssuer:
     pinned_keys: tuple[tuple[str | None, PublicJwk], ...] | None
     """(kid, key) pairs when the trust file pins keys; None means: use the issuer's DID document."""
     credential_types: frozenset[str] | None
+    vct: frozenset[str] | None = None
+    """SD-JWT VC types the issuer is trusted for (None: any)."""
+    x509_anchors: tuple[x509.Certificate, ...] = ()
+    """Roots an ``x5c`` chain in the issuer's credentials may lead to (empty: x5c not accepted)."""
+    metadata: bool = False
+    """Keys may come from the issuer's JWT VC Issuer Metadata (SD-JWT VC -18 §3)."""
 
     def admits_types(self, types: Iterable[str]) -> bool:
         """True when the issuer is trusted for at least one of the credential's types."""
         return self.credential_types is None or not self.credential_types.isdisjoint(types)
+
+    def admits_vct(self, vct: str) -> bool:
+        """True when the issuer is trusted for this SD-JWT VC type."""
+        return self.vct is None or vct in self.vct
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +92,10 @@ class TrustList:
 
 def _pinned_keys(entry: _IssuerEntry) -> tuple[tuple[str | None, PublicJwk], ...] | None:
     if entry.jwks is None:
-        if not entry.id.startswith("did:"):
-            raise ConfigurationError("config.trust", "A non-DID issuer needs pinned jwks")
+        if not entry.id.startswith("did:") and not entry.x509_anchors and not entry.metadata:
+            raise ConfigurationError(
+                "config.trust", "A non-DID issuer needs a key source: jwks, x509_anchors or metadata"
+            )
         return None
     keys = entry.jwks.get("keys")
     if not keys:
@@ -84,8 +106,28 @@ def _pinned_keys(entry: _IssuerEntry) -> tuple[tuple[str | None, PublicJwk], ...
         raise ConfigurationError("config.trust", f"An issuer key is not usable: {exc.reason}") from exc
 
 
-def parse_trust_list(data: bytes | str) -> TrustList:
-    """Parse trust-file JSON; any error fails start-up."""
+def _anchors(entry: _IssuerEntry, base: Path) -> tuple[x509.Certificate, ...]:
+    anchors: list[x509.Certificate] = []
+    for item in entry.x509_anchors or ():
+        try:
+            pem = item.encode() if item.lstrip().startswith("-----BEGIN") else (base / item).read_bytes()
+            anchors.extend(x509.load_pem_x509_certificates(pem))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError("config.trust", "An x509 trust anchor cannot be read") from exc
+    return tuple(anchors)
+
+
+def _non_empty(values: list[str] | None, name: str) -> frozenset[str] | None:
+    if values is None:
+        return None
+    if not values:
+        # An empty list would read as "no restriction": say what is meant instead.
+        raise ConfigurationError("config.trust", f"{name} must list at least one value (or be omitted)")
+    return frozenset(values)
+
+
+def parse_trust_list(data: bytes | str, *, base: Path | None = None) -> TrustList:
+    """Parse trust-file JSON (relative anchor paths resolve against ``base``); any error fails start-up."""
     try:
         parsed = msgspec.json.decode(data, type=_TrustFile)
     except msgspec.DecodeError as exc:
@@ -120,4 +162,4 @@ def load_trust_file(path: Path | None) -> TrustList:
         raise ConfigurationError("config.trust", f"Cannot read the trust file {path.name}") from exc
     if len(data) > _MAX_TRUST_FILE:
         raise ConfigurationError("config.trust", "The trust file is too large")
-    return parse_trust_list(data)
+    return parse_trust_list(data, base=path.parent)
