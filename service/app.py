@@ -24,6 +24,7 @@ from service.http.auth import ApiKeyGuard
 from service.http.backend_routes import DefinitionController, PresentationController, PublicController
 from service.http.errors import exception_handlers
 from service.http.wallet_routes import WalletController
+from service.issuer_keys import IssuerMetadataResolver
 from service.keys import Keyring, dump_keyring, generate_keyring, load_keyring
 from service.outbound import OutboundPolicy, make_client
 from service.presentation_exchange import load_definitions
@@ -32,7 +33,7 @@ from service.request_object import ClientIdentity, build_client_metadata, subjec
 from service.response import ResponseLimits
 from service.settings import Settings
 from service.trust import load_trust_file
-from service.verification import VerificationPolicy
+from service.verification import KeySources, VerificationPolicy
 from service.verifier import Verifier, VerifierConfig, WebhookTargets
 from service.webhook import HttpWebhookSender, MemoryOutbox, Outbox
 
@@ -125,6 +126,7 @@ def _policy(settings: Settings) -> VerificationPolicy:
         max_presentations=settings.max_presentations,
         max_credentials=settings.max_credentials,
         subject_methods=frozenset(_HOLDER_DID_METHODS),
+        key_binding_max_age=settings.key_binding_max_age,
     )
 
 
@@ -183,7 +185,10 @@ def create_app(
         identity=_client_identity(settings, keyring),
         definitions=load_definitions(Path(settings.definitions_dir)),
         trust=load_trust_file(Path(settings.trust_file) if settings.trust_file else None),
-        resolver=resolver or LocalDidResolver(methods=frozenset(_HOLDER_DID_METHODS)),
+        keys=KeySources(
+            dids=resolver or LocalDidResolver(methods=frozenset(_HOLDER_DID_METHODS)),
+            metadata=IssuerMetadataResolver(http_client, outbound, clock=clock),
+        ),
         replay_guard=replay_guard or MemoryReplayGuard(),
         outbox=outbox,
         clock=clock,

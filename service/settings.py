@@ -74,6 +74,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     id_token_max_age: PositiveInt = 600
     """Oldest ``iat`` accepted on an ID Token or VP, in seconds."""
 
+    key_binding_max_age: PositiveInt = 120
+    """Oldest SD-JWT Key Binding JWT ``iat`` accepted, in seconds (it is made when the wallet answers)."""
+
     holder_algs: tuple[str, ...] = ("EdDSA", "ES256", "ES256K", "ES384", "ES512")
     """Signature algorithms accepted from holders (ID Token, VP). Never `none` or HMAC."""
 

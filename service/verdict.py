@@ -44,7 +44,7 @@ class HolderEntry(msgspec.Struct, frozen=True):
     method: Literal["did", "jwk_thumbprint"]
 
 
-class CredentialEntry(msgspec.Struct, frozen=True):
+class CredentialEntry(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
     """One credential that satisfied an input descriptor."""
 
     descriptor_id: str
@@ -53,6 +53,8 @@ class CredentialEntry(msgspec.Struct, frozen=True):
     types: list[str]
     claims: dict[str, Any]
     status: str
+    vct: str | None = None
+    """The SD-JWT VC type, for `dc+sd-jwt` credentials."""
 
 
 class Verdict(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):

@@ -1,23 +1,26 @@
 """Step 3: verify one authorization response end to end.
 
-Order (DESIGN.md "Validation"): ID Token → every presentation's holder proof → the submission against
-the definition, which pulls each mapped credential through issuer trust and signature checks → holder
-binding (checked inside each step, against the ID Token's holder). Key material is resolved first, in
-``_resolve_*`` (the only awaits); everything else is pure and raises a typed error at the first failure.
+Order (DESIGN.md "Validation"): ID Token → every presentation's holder proof (VP JWTs are verified up
+front; SD-JWTs carry their own, checked with their credential) → the submission against the definition,
+which pulls each mapped credential through issuer trust and signature checks → holder binding (checked
+inside each step, against the ID Token's holder). Key material is fetched first (``_fetch_*``, the only
+awaits) and only for trusted issuers; everything else is pure and raises at the first failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from service.did.resolve import DidDocument, DidResolver, select_verification_method
 from service.errors import CredentialInvalid, IdTokenInvalid, PresentationInvalid, SubmissionMismatch
 from service.id_token import Holder, IdTokenExpectations, inspect_id_token, verify_id_token
+from service.issuer_keys import check_issuer_matches_leaf, verify_x5c
 from service.jose.jwk import PublicJwk
 from service.jose.jws import Jws
 from service.presentation_exchange import (
+    Decoded,
     PresentationDefinition,
     SubmissionResult,
     evaluate_submission,
@@ -25,7 +28,7 @@ from service.presentation_exchange import (
 )
 from service.response import AuthorizationResponse
 from service.trust import TrustedIssuer, TrustList
-from service.vocabulary import FORMAT_JWT_VC_JSON, FORMAT_JWT_VP_JSON
+from service.vocabulary import FORMAT_DC_SD_JWT, FORMAT_JWT_VC_JSON, FORMAT_JWT_VP_JSON
 from service.vp_formats.jwt_vc_json import (
     PresentationExpectations,
     VerifiedCredential,
@@ -36,8 +39,40 @@ from service.vp_formats.jwt_vc_json import (
     verify_credential,
     verify_presentation,
 )
+from service.vp_formats.sd_jwt_vc import (
+    InspectedSdJwt,
+    SdJwtExpectations,
+    VerifiedSdJwt,
+    inspect_sd_jwt,
+    verify_sd_jwt_vc,
+)
 
-__all__ = ["VerificationPolicy", "VerifiedResponse", "verify_response"]
+__all__ = [
+    "Expectations",
+    "IssuerMetadataSource",
+    "KeySources",
+    "VerificationPolicy",
+    "VerifiedResponse",
+    "verify_response",
+]
+
+IssuerKeys = tuple[tuple[str | None, PublicJwk], ...]
+
+
+class IssuerMetadataSource(Protocol):
+    """Keys an https issuer publishes in its JWT VC Issuer Metadata (SD-JWT VC -18 §3)."""
+
+    async def keys(self, iss: str) -> IssuerKeys:
+        """(kid, key) pairs of the issuer."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeySources:
+    """The I/O ports issuer and holder keys come from."""
+
+    dids: DidResolver
+    metadata: IssuerMetadataSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +87,8 @@ class VerificationPolicy:
     max_presentations: int
     max_credentials: int
     subject_methods: frozenset[str]
+    key_binding_max_age: int = 120
+    max_disclosures: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,38 +115,19 @@ async def verify_response(
     expected: Expectations,
     policy: VerificationPolicy,
     trust: TrustList,
-    resolver: DidResolver,
+    keys: KeySources,
     now: float,
 ) -> VerifiedResponse:
     """Verify the ID Token, every presentation and the submission; raise at the first failure."""
     holder = await _verify_holder(
-        response.id_token, expected=expected, policy=policy, resolver=resolver, now=now
+        response.id_token, expected=expected, policy=policy, resolver=keys.dids, now=now
     )
-    presentations = _presentation_tokens(response.vp_token, policy)
+    tokens = _presentation_tokens(response.vp_token, policy)
     if response.presentation_submission is None:
         raise SubmissionMismatch("submission.missing", "The response has no presentation_submission")
     submission = parse_submission(response.presentation_submission)
-    exp = PresentationExpectations(
-        client_id=expected.client_id,
-        nonce=expected.nonce,
-        allowed_algs=policy.holder_algs,
-        clock_skew=policy.clock_skew,
-        max_age=policy.max_age,
-        max_credentials=policy.max_credentials,
-    )
-    verified_vps = {
-        token: verify_presentation(
-            decode_presentation(token, max_length=policy.max_token_bytes),
-            holder=holder,
-            expected=exp,
-            now=now,
-        )
-        for token in presentations
-    }
-    credentials = _CredentialVerifier(
-        verified_vps, holder=holder, policy=policy, trust=trust, narrowed=expected.trusted_issuers, now=now
-    )
-    await credentials.resolve_issuers(resolver)
+    credentials = _Credentials(tokens, holder=holder, expected=expected, policy=policy, trust=trust, now=now)
+    await credentials.fetch_issuer_keys(keys)
     result = evaluate_submission(expected.definition, submission, response.vp_token, credentials.lookup)
     return VerifiedResponse(holder=holder, submission=result)
 
@@ -154,61 +172,112 @@ def _presentation_tokens(vp_token: Any, policy: VerificationPolicy) -> tuple[str
     return tuple(tokens)
 
 
-class _CredentialVerifier:
-    """Verifies the credentials the submission points at, once each, on demand (the PE ``Lookup``)."""
+def _is_sd_jwt(token: str) -> bool:
+    # A compact JWS never contains '~'; an SD-JWT always does (RFC 9901 §4).
+    return "~" in token
+
+
+class _Credentials:
+    """Every presentation of one response, verified once each: the Presentation Exchange ``Lookup``."""
 
     def __init__(
         self,
-        presentations: Mapping[str, VerifiedPresentation],
+        tokens: tuple[str, ...],
         *,
         holder: Holder,
+        expected: Expectations,
         policy: VerificationPolicy,
         trust: TrustList,
-        narrowed: frozenset[str] | None,
         now: float,
     ) -> None:
-        self._presentations = presentations
         self._holder = holder
+        self._expected = expected
         self._policy = policy
         self._trust = trust
-        self._narrowed = narrowed
         self._now = now
+        self._presentations: dict[str, VerifiedPresentation] = {}
+        self._sd_jwts: dict[str, InspectedSdJwt] = {}
         # Credentials are only accepted from inside a presentation the holder signed.
-        self._decoded: dict[str, Jws] = {}
-        for vp in presentations.values():
-            for token in vp.credentials:
-                if token not in self._decoded:
-                    self._decoded[token] = decode_credential(token, max_length=policy.max_token_bytes)
+        self._vc_jwts: dict[str, Jws] = {}
+        for token in tokens:
+            if _is_sd_jwt(token):
+                self._sd_jwts[token] = inspect_sd_jwt(
+                    token, max_length=policy.max_token_bytes, max_disclosures=policy.max_disclosures
+                )
+            else:
+                self._add_presentation(token)
         self._documents: dict[str, DidDocument] = {}
-        self._verified: dict[str, VerifiedCredential] = {}
+        self._metadata: dict[str, IssuerKeys] = {}
+        self._verified: dict[str, Decoded] = {}
 
-    async def resolve_issuers(self, resolver: DidResolver) -> None:
-        """Fetch DID documents of trusted DID issuers only: an untrusted issuer causes no I/O at all."""
-        for jws in self._decoded.values():
-            issuer = credential_issuer(jws)
-            entry = self._trust.lookup(issuer, narrowed_to=self._narrowed)
-            if entry is not None and entry.pinned_keys is None and issuer not in self._documents:
-                self._documents[issuer] = await resolver.resolve(issuer)
+    def _add_presentation(self, token: str) -> None:
+        vp = verify_presentation(
+            decode_presentation(token, max_length=self._policy.max_token_bytes),
+            holder=self._holder,
+            expected=PresentationExpectations(
+                client_id=self._expected.client_id,
+                nonce=self._expected.nonce,
+                allowed_algs=self._policy.holder_algs,
+                clock_skew=self._policy.clock_skew,
+                max_age=self._policy.max_age,
+                max_credentials=self._policy.max_credentials,
+            ),
+            now=self._now,
+        )
+        self._presentations[token] = vp
+        for credential in vp.credentials:
+            if credential not in self._vc_jwts:
+                self._vc_jwts[credential] = decode_credential(
+                    credential, max_length=self._policy.max_token_bytes
+                )
 
-    def lookup(self, fmt: str, node: Any) -> VerifiedPresentation | VerifiedCredential:
+    def _issuer_tokens(self) -> list[tuple[str, Jws]]:
+        issued = [(credential_issuer(jws), jws) for jws in self._vc_jwts.values()]
+        issued.extend((sd.issuer, sd.jws) for sd in self._sd_jwts.values())
+        return issued
+
+    async def fetch_issuer_keys(self, keys: KeySources) -> None:
+        """Fetch keys of trusted issuers only: an untrusted issuer causes no I/O at all."""
+        for issuer, jws in self._issuer_tokens():
+            entry = self._trust.lookup(issuer, narrowed_to=self._expected.trusted_issuers)
+            if entry is None or "x5c" in jws.header or entry.pinned_keys is not None:
+                continue
+            if issuer.startswith("did:"):
+                if issuer not in self._documents:
+                    self._documents[issuer] = await keys.dids.resolve(issuer)
+            elif entry.metadata and keys.metadata is not None and issuer not in self._metadata:
+                self._metadata[issuer] = await keys.metadata.keys(issuer)
+
+    def lookup(self, fmt: str, node: Any) -> Decoded:
         """Map a node the submission points at to its verified object."""
         if not isinstance(node, str):
             raise SubmissionMismatch("submission.format_mismatch", "The mapped element is not a token")
         if fmt == FORMAT_JWT_VP_JSON and node in self._presentations:
             return self._presentations[node]
-        if fmt == FORMAT_JWT_VC_JSON and node in self._decoded:
+        if (fmt == FORMAT_JWT_VC_JSON and node in self._vc_jwts) or (
+            fmt == FORMAT_DC_SD_JWT and node in self._sd_jwts
+        ):
             if node not in self._verified:
-                self._verified[node] = self._verify(self._decoded[node])
+                self._verified[node] = self._verify(fmt, node)
             return self._verified[node]
         raise SubmissionMismatch(
             "submission.format_mismatch", "The mapped element is not of the declared format"
         )
 
-    def _verify(self, jws: Jws) -> VerifiedCredential:
-        issuer = credential_issuer(jws)
-        entry = self._trust.lookup(issuer, narrowed_to=self._narrowed)
+    def _verify(self, fmt: str, token: str) -> Decoded:
+        if fmt == FORMAT_DC_SD_JWT:
+            return self._verify_sd_jwt(self._sd_jwts[token])
+        return self._verify_vc_jwt(self._vc_jwts[token])
+
+    def _trusted(self, issuer: str) -> TrustedIssuer:
+        entry = self._trust.lookup(issuer, narrowed_to=self._expected.trusted_issuers)
         if entry is None:
-            raise CredentialInvalid("credential.untrusted_issuer", "The credential issuer is not trusted")
+            raise _untrusted()
+        return entry
+
+    def _verify_vc_jwt(self, jws: Jws) -> VerifiedCredential:
+        issuer = credential_issuer(jws)
+        entry = self._trusted(issuer)
         credential = verify_credential(
             jws,
             issuer_key=self._issuer_key(jws, entry),
@@ -218,28 +287,65 @@ class _CredentialVerifier:
             clock_skew=self._policy.clock_skew,
         )
         if not entry.admits_types(credential.types):
-            raise CredentialInvalid(
-                "credential.untrusted_issuer", "The issuer is not trusted for this credential type"
-            )
+            raise _untrusted()
+        return credential
+
+    def _verify_sd_jwt(self, inspected: InspectedSdJwt) -> VerifiedSdJwt:
+        entry = self._trusted(inspected.issuer)
+        credential = verify_sd_jwt_vc(
+            inspected,
+            issuer_key=self._issuer_key(inspected.jws, entry),
+            holder=self._holder,
+            expected=SdJwtExpectations(
+                client_id=self._expected.client_id,
+                nonce=self._expected.nonce,
+                issuer_algs=self._policy.issuer_algs,
+                holder_algs=self._policy.holder_algs,
+                clock_skew=self._policy.clock_skew,
+                key_binding_max_age=self._policy.key_binding_max_age,
+            ),
+            now=self._now,
+        )
+        if not entry.admits_vct(credential.vct):
+            raise _untrusted()
         return credential
 
     def _issuer_key(self, jws: Jws, entry: TrustedIssuer) -> PublicJwk:
+        """The issuer's key by the mechanism its trust entry permits (an attacker must not choose it)."""
+        if "x5c" in jws.header:
+            return self._x5c_key(jws, entry)
         if entry.pinned_keys is not None:
-            return _pinned_key(entry, jws.kid)
-        document = self._documents[entry.id]
-        return select_verification_method(document, jws.kid, relationship="assertionMethod").public_key
+            return _by_kid(entry.pinned_keys, jws.kid)
+        if entry.id in self._documents:
+            return select_verification_method(
+                self._documents[entry.id], jws.kid, relationship="assertionMethod"
+            ).public_key
+        if entry.id in self._metadata:
+            return _by_kid(self._metadata[entry.id], jws.kid)
+        raise CredentialInvalid("credential.no_key_source", "No permitted way to find the issuer's key")
+
+    def _x5c_key(self, jws: Jws, entry: TrustedIssuer) -> PublicJwk:
+        if not entry.x509_anchors:
+            raise CredentialInvalid("credential.untrusted_chain", "The issuer is not trusted by certificate")
+        chain = verify_x5c(
+            jws.header["x5c"], anchors=entry.x509_anchors, now=datetime.fromtimestamp(self._now, UTC)
+        )
+        check_issuer_matches_leaf(entry.id, chain)
+        return chain.key
 
 
-def _pinned_key(entry: TrustedIssuer, kid: str | None) -> PublicJwk:
-    assert entry.pinned_keys is not None
-    keys = entry.pinned_keys
+def _untrusted() -> CredentialInvalid:
+    return CredentialInvalid("credential.untrusted_issuer", "The credential issuer is not trusted")
+
+
+def _by_kid(keys: IssuerKeys, kid: str | None) -> PublicJwk:
+    """A pinned or published key by ``kid`` (a DID URL names it by fragment); without kid, the only one."""
     if kid is not None:
-        # A DID URL kid names the key by fragment; a pinned JWKS names it by its own kid.
         fragment = kid.split("#", 1)[1] if "#" in kid else None
-        for pinned_kid, key in keys:
-            if pinned_kid is not None and pinned_kid in (kid, fragment, f"#{fragment}"):
+        for candidate_kid, key in keys:
+            if candidate_kid is not None and candidate_kid in (kid, fragment, f"#{fragment}"):
                 return key
-        raise CredentialInvalid("credential.unknown_key", "The issuer key named by kid is not pinned")
+        raise CredentialInvalid("credential.unknown_key", "The issuer key named by kid is not known")
     if len(keys) == 1:
         return keys[0][1]
     raise CredentialInvalid(

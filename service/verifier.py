@@ -19,7 +19,6 @@ import msgspec
 import structlog
 
 from service.clock import Clock
-from service.did.resolve import DidResolver
 from service.errors import BadBackendRequest, ConfigurationError, NotFound, TransactionError, VerifierError
 from service.keys import Keyring
 from service.outbound import OutboundPolicy
@@ -45,7 +44,13 @@ from service.verdict import (
     sign_verdict,
     verified_verdict,
 )
-from service.verification import Expectations, VerificationPolicy, VerifiedResponse, verify_response
+from service.verification import (
+    Expectations,
+    KeySources,
+    VerificationPolicy,
+    VerifiedResponse,
+    verify_response,
+)
 from service.webhook import Delivery, Outbox, choose_webhook_url
 
 __all__ = ["CreatedTransaction", "PresentationRequest", "Verifier", "VerifierConfig", "WebhookTargets"]
@@ -135,7 +140,7 @@ class Verifier:
         identity: ClientIdentity,
         definitions: DefinitionRegistry,
         trust: TrustList,
-        resolver: DidResolver,
+        keys: KeySources,
         replay_guard: ReplayGuard,
         outbox: Outbox,
         clock: Clock,
@@ -145,7 +150,7 @@ class Verifier:
         self.identity = identity
         self.definitions = definitions
         self.trust = trust
-        self.resolver = resolver
+        self.keys = keys
         self.replay_guard = replay_guard
         self.outbox = outbox
         self.clock = clock
@@ -325,7 +330,7 @@ class Verifier:
             ),
             policy=self.config.policy,
             trust=self.trust,
-            resolver=self.resolver,
+            keys=self.keys,
             now=now,
         )
         log.info("presentation.verified", credentials=len(verified.submission.descriptors))
@@ -377,6 +382,7 @@ def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
                 format=credential.format,
                 issuer=getattr(credential, "issuer", ""),
                 types=list(getattr(credential, "types", ())),
+                vct=getattr(credential, "vct", None),
                 claims=disclosed_claims(result),
                 # Status lists come with a later issue; say so rather than claim "valid".
                 status="not_checked",

@@ -97,12 +97,17 @@ def _label(field: Field) -> str:
 def disclosed_claims(result: DescriptorResult) -> dict[str, Any]:
     """What a verdict may carry for one descriptor: values only where no filter asked a question.
 
-    Key: the field ``id``, else the last member name of the matched path (first field wins on a clash).
-    Value: the matched value when the field has no filter or declares ``intent_to_retain``; otherwise
-    ``True`` — the filter's question was answered yes, so e.g. a birth date never reaches the verdict.
+    - A field without a filter asks for a value: the verdict carries it (key: the field ``id``, else the
+      last member name of the matched path; the first field wins on a clash).
+    - A field with a filter and an ``id`` is a named question: the verdict carries its answer, ``True``
+      (the value itself only with ``intent_to_retain``), so e.g. a birth date never reaches the verdict.
+    - A field with a filter and no ``id`` is a constraint (a type, a ``vct``): a verified verdict already
+      says it held, so nothing is added.
     """
     claims: dict[str, Any] = {}
     for match in result.fields:
+        if match.filtered and match.field_id is None and not match.retain:
+            continue
         key = match.field_id or compile_path(match.path).last_name or match.path
         if key not in claims:
             claims[key] = match.value if match.retain or not match.filtered else True

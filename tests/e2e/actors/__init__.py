@@ -18,14 +18,19 @@ from tests.e2e.actors.receiver import (
     verify_standard_webhook,
     verify_verdict,
 )
+from tests.e2e.actors.sd_jwt import IssuedSdJwt, SdJwtIssuer, make_disclosure, present
+from tests.e2e.actors.x509_ca import TestCa, x5c
 
 __all__ = [
     "DELETE",
     "Attempt",
     "AuthorizationRequest",
     "Holder",
+    "IssuedSdJwt",
     "Issuer",
     "KeyPair",
+    "SdJwtIssuer",
+    "TestCa",
     "VerificationError",
     "Wallet",
     "WalletRefused",
@@ -35,7 +40,10 @@ __all__ = [
     "decode_did_jwk_public",
     "decode_did_key_public",
     "encode_jwt_unsigned",
+    "make_disclosure",
+    "present",
     "sign_hmac_jwt",
     "verify_standard_webhook",
     "verify_verdict",
+    "x5c",
 ]

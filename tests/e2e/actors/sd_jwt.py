@@ -78,7 +78,7 @@ def tamper(disclosure: str) -> str:
 
 @dataclass(frozen=True)
 class IssuedSdJwt:
-    """An issued SD-JWT: the issuer-signed JWT, its Disclosures by claim path, and the plain claims."""
+    """An issued SD-JWT: issuer-signed JWT, Disclosures by claim path (parents first), plain claims."""
 
     jwt: str
     disclosures: dict[ClaimPath, str]
@@ -169,6 +169,7 @@ class SdJwtIssuer:
         concealed = self._conceal(plain, (), wanted, disclosures)
         if missing := wanted - disclosures.keys():
             raise ValueError(f"sd paths not found in the claims: {sorted(map(str, missing))}")
+        disclosures = dict(sorted(disclosures.items(), key=lambda item: len(item[0])))
         if decoys:
             fakes = [decoy_digest(self.sd_alg) for _ in range(decoys)]
             concealed["_sd"] = sorted([*concealed.get("_sd", []), *fakes])
@@ -237,7 +238,7 @@ def present(
             if path not in issued.disclosures:
                 raise KeyError(f"{path} is not a selectively disclosable path of this SD-JWT")
             chosen |= {path, *issued.parents(path)}
-    order = sorted(chosen, key=lambda p: (len(p), list(issued.disclosures).index(p)))
+    order = [path for path in issued.disclosures if path in chosen]
     presented = [issued.disclosures[p] for p in order]
     if tamper_disclosure is not False:
         if tamper_disclosure is True:

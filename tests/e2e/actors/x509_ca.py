@@ -128,7 +128,7 @@ class TestCa:
         return pem(self.root.cert)
 
 
-def _digest(key: KeyPair) -> hashes.HashAlgorithm | None:
+def _digest(key: KeyPair) -> hashes.SHA256 | hashes.SHA384 | None:
     """Signature hash for certificates signed by `key` (None for Ed25519)."""
     if isinstance(key.private_key, ed25519.Ed25519PrivateKey):
         return None

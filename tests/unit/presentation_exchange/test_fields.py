@@ -64,6 +64,17 @@ class TestDisclosedClaims:
             "email": "ada@example.com",
         }
 
+    def test_filtered_field_without_id_is_a_constraint_only(self) -> None:
+        """A filter without an id (a type check) adds nothing; with an id it answers True."""
+        definition = pd(
+            descriptor(
+                "d",
+                {"path": ["$.vc.type"], "filter": {"type": "array", "contains": {"const": "VerifiableCredential"}}},
+                {"id": "adult", "path": ["$.vc.credentialSubject.age"], "filter": {"minimum": 18}},
+            )
+        )
+        assert disclosed_claims(evaluate(definition, {"age": 30})) == {"adult": True}
+
     def test_first_field_wins_a_key_clash(self) -> None:
         """Two id-less fields ending in the same name keep the first value."""
         definition = pd(

@@ -1,0 +1,1 @@
+"""End-to-end benchmark of the verifier: `python -m bench` (see bench/README.md)."""
