@@ -69,7 +69,10 @@ class TestDisclosedClaims:
         definition = pd(
             descriptor(
                 "d",
-                {"path": ["$.vc.type"], "filter": {"type": "array", "contains": {"const": "VerifiableCredential"}}},
+                {
+                    "path": ["$.vc.type"],
+                    "filter": {"type": "array", "contains": {"const": "VerifiableCredential"}},
+                },
                 {"id": "adult", "path": ["$.vc.credentialSubject.age"], "filter": {"minimum": 18}},
             )
         )

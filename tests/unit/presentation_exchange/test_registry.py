@@ -30,11 +30,18 @@ def config_error(directory: Path) -> ConfigurationError:
 
 class TestLoadDefinitions:
     def test_shipped_definitions_load(self) -> None:
-        """Every file in definitions/ loads, compiles and carries a templated age filter."""
+        """Every file in definitions/ loads and compiles; birth-date ones carry a templated age filter."""
         registry = load_definitions(REPO_ROOT / "definitions")
-        assert [item.id for item in registry.list()] == ["age-over-18", "age-over-21"]
+        assert [item.id for item in registry.list()] == [
+            "age-attestation-over-18",
+            "age-attestation-over-21",
+            "age-over-18",
+            "age-over-18-sd-jwt",
+            "age-over-21",
+            "age-over-21-sd-jwt",
+        ]
         for item in registry.list():
-            assert item.definition.templated
+            assert item.definition.templated == ("attestation" not in item.id)
             assert item.description
             assert len(item.digest) == 64
 

@@ -60,7 +60,7 @@ class TestMalformed:
 
     @pytest.mark.parametrize("token", [f"{JWT}~~", f"{JWT}~~{KB}", f"{JWT}~d~~", f"{JWT}~~d~"])
     def test_empty_disclosure_component(self, token: str) -> None:
-        """"~~" would be an empty Disclosure: malformed."""
+        """ "~~" would be an empty Disclosure: malformed."""
         assert _reason(token) == "sd_jwt.malformed"
 
     def test_non_ascii(self) -> None:

@@ -1,0 +1,312 @@
+"""One benchmark run: start the service and the sink, then per scenario pre-generate, measure, verify."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.floor import Floor, measure_floor
+from bench.load import LoadRun, closed_loop, open_loop
+from bench.procs import BenchError, ServiceProcess, SinkProcess, cpu_layout, proc_cpu_seconds
+from bench.sink import SinkLog
+from bench.workload import Issuers, Prepared, Scenario, StepStats, prepare
+from tests.e2e.actors import VerificationError, verify_verdict
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run."""
+
+    n: int
+    scenarios: Sequence[Scenario]
+    sweep: Sequence[int]
+    sweep_n: int
+    soak: int
+    ttl: int
+    seed: int
+    smoke: bool
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99/max in milliseconds (linear interpolation between order statistics)."""
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+
+    def at(q: float) -> float:
+        pos = q * (len(ordered) - 1)
+        low = int(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+    return {"p50": at(0.5) * 1e3, "p95": at(0.95) * 1e3, "p99": at(0.99) * 1e3, "max": ordered[-1] * 1e3}
+
+
+@dataclass
+class Phase:
+    """One timed phase: every response posted, every verdict received."""
+
+    name: str
+    mode: str
+    count: int
+    clients: int | None
+    target_rate: float | None
+    post_rate: float
+    verified_rate: float
+    post_ms: dict[str, float]
+    e2e_ms: dict[str, float]
+    service_cpu_s: float
+    cpu_per_verification_ms: float
+    service_busy: float
+    generator_busy: float
+    max_send_lag_ms: float
+
+
+@dataclass
+class StepResult:
+    """Create or request-object step, measured one at a time during pre-generation."""
+
+    count: int
+    latency_ms: dict[str, float]
+    cpu_per_op_ms: float
+
+
+@dataclass
+class ScenarioResult:
+    """Everything measured for one scenario."""
+
+    scenario: str
+    holder_alg: str
+    credentials: int
+    transactions: int
+    create: StepResult
+    request_object: StepResult
+    sweep: list[Phase]
+    saturation: Phase
+    open_loop: dict[str, Phase]
+    floor_ms: dict[str, float | int]
+    cpu_per_flow_ms: float
+    ratio: float
+    verification_ratio: float
+    rss_after_mib: float
+    peak_rss_mib: float
+    verdicts_verified: int
+    webhook_repeats: int
+
+
+@dataclass
+class SoakResult:
+    """Memory while the service verifies M more responses."""
+
+    scenario: str
+    verifications: int
+    clients: int
+    series: list[dict[str, float]] = field(default_factory=list)
+    rss_start_mib: float = 0.0
+    rss_end_mib: float = 0.0
+    peak_rss_mib: float = 0.0
+    cpu_per_verification_ms: float = 0.0
+
+
+def _step(stats: StepStats) -> StepResult:
+    count = len(stats.latencies)
+    return StepResult(count, percentiles(stats.latencies), stats.service_cpu / count * 1e3)
+
+
+def _mib(kib: int) -> float:
+    return round(kib / 1024, 1)
+
+
+class Bench:
+    """Owns the processes for one run."""
+
+    def __init__(self, options: Options, log: Callable[[str], None]) -> None:
+        self.options = options
+        self.log = log
+        self.issuers = Issuers()
+        self.service_core, self.driver_core = cpu_layout()
+        self._tmp = tempfile.TemporaryDirectory(prefix="verifier-bench-")
+        workdir = Path(self._tmp.name)
+        self.sink = SinkProcess.start(workdir, self.driver_core)
+        self.sink_log = SinkLog(self.sink.log_path)
+        try:
+            self.service = ServiceProcess.start(
+                workdir,
+                trusted_issuers=self.issuers.dids,
+                webhook_url=self.sink.url,
+                transaction_ttl=options.ttl,
+                core=self.service_core,
+            )
+        except BaseException:
+            self.sink.stop()
+            raise
+        if self.driver_core is not None:
+            os.sched_setaffinity(0, {self.driver_core})
+        self.http = httpx.Client(timeout=30)
+        self.jwks: dict[str, Any] = self.http.get(f"{self.service.url}/.well-known/jwks.json").json()
+
+    def close(self) -> None:
+        """Stop everything this run started."""
+        self.http.close()
+        self.service.stop()
+        self.sink.stop()
+        self._tmp.cleanup()
+
+    # --- phases --- #
+
+    def _phase(self, name: str, items: Sequence[Prepared], run: Callable[[], LoadRun], **meta: Any) -> Phase:
+        """Run ``run`` over ``items`` and wait for every verdict; service CPU from its counters."""
+        self.service.wait_idle()
+        cpu0 = self.service.cpu_seconds()
+        gen0 = time.process_time() + proc_cpu_seconds(self.sink.proc.pid)
+        result = run()
+        failed = [s for s in result.samples if s.status != 200]
+        if failed:
+            raise BenchError(f"{name}: {len(failed)} responses refused, e.g. {failed[0].status} {failed[0].error}")
+        arrivals = self.sink_log.wait_for({item.txn for item in items}, timeout=120)
+        self.service.wait_idle()
+        cpu = self.service.cpu_seconds() - cpu0
+        generator = time.process_time() + proc_cpu_seconds(self.sink.proc.pid) - gen0
+        first = min(s.start for s in result.samples)
+        posted = max(s.done for s in result.samples)
+        delivered = max(a.time for a in arrivals.values())
+        count = len(result.samples)
+        return Phase(
+            name=name,
+            mode=meta.get("mode", "closed"),
+            count=count,
+            clients=meta.get("clients"),
+            target_rate=meta.get("rate"),
+            post_rate=count / (posted - first),
+            verified_rate=count / (delivered - first),
+            post_ms=percentiles([s.done - s.start for s in result.samples]),
+            e2e_ms=percentiles([arrivals[s.txn].time - s.start for s in result.samples]),
+            service_cpu_s=cpu,
+            cpu_per_verification_ms=cpu / count * 1e3,
+            service_busy=cpu / (delivered - first),
+            generator_busy=generator / (delivered - first),
+            max_send_lag_ms=result.max_send_lag * 1e3,
+        )
+
+    def closed(self, name: str, items: Sequence[Prepared], clients: int) -> Phase:
+        """Closed loop with ``clients`` concurrent clients."""
+        return self._phase(name, items, lambda: closed_loop(items, clients), clients=clients)
+
+    def opened(self, name: str, items: Sequence[Prepared], rate: float) -> Phase:
+        """Open loop at ``rate`` responses per second."""
+        seed = self.options.seed + len(name)
+        return self._phase(name, items, lambda: open_loop(items, rate, seed), mode="open", rate=rate)
+
+    def verify_verdicts(self, items: Sequence[Prepared]) -> int:
+        """Every verdict's signature verifies with the published JWKS and says ``verified``."""
+        for item in items:
+            arrival = self.sink_log.first[item.txn]
+            try:
+                claims = verify_verdict(arrival.body, self.jwks)
+            except VerificationError as exc:
+                raise BenchError(f"verdict for {item.txn} does not verify: {exc}") from exc
+            if claims.get("txn") != item.txn or claims.get("result") != "verified":
+                raise BenchError(f"verdict for {item.txn}: {claims.get('result')} {claims.get('errors')}")
+        return len(items)
+
+    # --- scenarios --- #
+
+    def scenario(self, scenario: Scenario) -> ScenarioResult:
+        """Pre-generate, floor, sweep, saturate, open loop at 50 % and 80 %, verify the verdicts."""
+        opts = self.options
+        total = len(opts.sweep) * opts.sweep_n + 3 * opts.n
+        self.log(f"[{scenario.name}] pre-generating {total} transactions and wallet responses")
+        batch = prepare(self.service, self.http, scenario, self.issuers, total, scenario.name)
+        items = batch.items
+        self.log(f"[{scenario.name}] floor: timing the signature operations directly")
+        floor = measure_floor(items[: max(opts.n, 50)])
+        cursor = 0
+
+        def take(count: int) -> list[Prepared]:
+            nonlocal cursor
+            chunk = items[cursor : cursor + count]
+            cursor += count
+            return chunk
+
+        sweep: list[Phase] = []
+        for clients in opts.sweep:
+            phase = self.closed(f"closed K={clients}", take(opts.sweep_n), clients)
+            self.log(f"[{scenario.name}] K={clients:<3} {phase.verified_rate:7.1f} verified/s")
+            sweep.append(phase)
+        best = max(sweep, key=lambda p: p.verified_rate)
+        assert best.clients is not None
+        saturation = self.closed(f"saturation K={best.clients}", take(opts.n), best.clients)
+        self.log(f"[{scenario.name}] saturation {saturation.verified_rate:.1f}/s at K={best.clients}")
+        rate = saturation.verified_rate
+        open_results: dict[str, Phase] = {}
+        for share in (50, 80):
+            phase = self.opened(f"open {share}%", take(opts.n), rate * share / 100)
+            open_results[f"{share}%"] = phase
+            self.log(f"[{scenario.name}] open {share}%: POST p50 {phase.post_ms['p50']:.2f} ms")
+        verified = self.verify_verdicts(items)
+        create, fetch = _step(batch.create), _step(batch.request_object)
+        cpu_flow = create.cpu_per_op_ms + fetch.cpu_per_op_ms + saturation.cpu_per_verification_ms
+        one_sign = floor.sign_s / floor.signs
+        return ScenarioResult(
+            scenario=scenario.name,
+            holder_alg=scenario.holder_alg,
+            credentials=scenario.credentials,
+            transactions=len(items),
+            create=create,
+            request_object=fetch,
+            sweep=sweep,
+            saturation=saturation,
+            open_loop=open_results,
+            floor_ms=_floor_ms(floor),
+            cpu_per_flow_ms=cpu_flow,
+            ratio=cpu_flow / (floor.total_s * 1e3),
+            verification_ratio=saturation.cpu_per_verification_ms / ((floor.total_s - one_sign) * 1e3),
+            rss_after_mib=_mib(self.service.rss_kib()),
+            peak_rss_mib=_mib(self.service.peak_rss_kib()),
+            verdicts_verified=verified,
+            webhook_repeats=self.sink_log.repeats,
+        )
+
+    def soak(self, scenario: Scenario, verifications: int, clients: int) -> SoakResult:
+        """Verify ``verifications`` more responses in batches; sample RSS after each batch."""
+        result = SoakResult(scenario.name, verifications, clients)
+        result.rss_start_mib = _mib(self.service.rss_kib())
+        size = min(1000, verifications)
+        done, cpu, started = 0, 0.0, time.monotonic()
+        result.series.append({"verifications": 0, "rss_mib": result.rss_start_mib, "seconds": 0.0})
+        while done < verifications:
+            batch = prepare(
+                self.service, self.http, scenario, self.issuers, min(size, verifications - done), f"soak-{done}"
+            )
+            phase = self.closed(f"soak {done}", batch.items, clients)
+            self.verify_verdicts(batch.items)
+            done += phase.count
+            cpu += phase.service_cpu_s
+            rss = _mib(self.service.rss_kib())
+            result.series.append(
+                {"verifications": done, "rss_mib": rss, "seconds": round(time.monotonic() - started, 1)}
+            )
+            self.log(f"[soak] {done}/{verifications} verified, RSS {rss} MiB")
+        result.rss_end_mib = _mib(self.service.rss_kib())
+        result.peak_rss_mib = _mib(self.service.peak_rss_kib())
+        result.cpu_per_verification_ms = cpu / done * 1e3
+        return result
+
+
+def _floor_ms(floor: Floor) -> dict[str, float | int]:
+    data: dict[str, float | int] = {k: v for k, v in asdict(floor).items() if isinstance(v, int)}
+    data |= {
+        "holder_verify_ms": floor.holder_verify_s * 1e3,
+        "issuer_verify_ms": floor.issuer_verify_s * 1e3,
+        "sign_ms": floor.sign_s * 1e3,
+        "total_ms": floor.total_s * 1e3,
+        "operations": floor.operations,
+    }
+    return data
