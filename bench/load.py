@@ -1,9 +1,10 @@
 """Load generation over loopback HTTP: a closed loop (K clients back to back) and an open loop (Poisson).
 
-Each request posts one pre-built, never reused wallet response. Times are ``time.monotonic()`` so they
-compare with the sink's arrival stamps. In the open loop a request's latency counts from the moment it was
-*scheduled* to go out, not when the client got round to sending it, so a stalled client cannot hide
-queueing (no coordinated omission); how late the client was is reported as ``max_send_lag``.
+Each request posts one pre-built, never reused wallet response (already serialised to bytes). Times are
+``time.monotonic()`` so they compare with the sink's arrival stamps. In the open loop a request's latency
+counts from the moment it was *scheduled* to go out, not from when the client got round to sending it, so
+a stalled client cannot hide queueing (no coordinated omission); how late the scheduler ran at worst is
+reported as ``max_send_lag``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
-from bench.workload import FORM, Prepared
+from bench.wire import Pool, WireError, address
+from bench.workload import Prepared
 
 
 @dataclass(frozen=True)
@@ -32,44 +32,48 @@ class Sample:
 
 @dataclass(frozen=True)
 class LoadRun:
-    """The samples of one run and how late the open-loop scheduler was at worst."""
+    """The samples of one run, the wall time it took, and how late the open-loop scheduler was at worst."""
 
     samples: list[Sample]
     max_send_lag: float
+    connections: int
 
 
-def _client(connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0))
-
-
-async def _post(client: httpx.AsyncClient, item: Prepared, start: float) -> Sample:
+async def _post(pool: Pool, item: Prepared, start: float) -> Sample:
     try:
-        answer = await client.post(item.response_uri, content=item.body, headers=FORM)
-    except httpx.HTTPError as exc:
+        reply = await pool.exchange(item.request)
+    except (WireError, OSError) as exc:
         return Sample(item.txn, start, time.monotonic(), 0, f"{type(exc).__name__}: {exc}")
-    error = None if answer.status_code == 200 else answer.text[:300]
-    return Sample(item.txn, start, time.monotonic(), answer.status_code, error)
+    error = None if reply.status == 200 else reply.body[:300].decode(errors="replace")
+    return Sample(item.txn, start, time.monotonic(), reply.status, error)
+
+
+def _pool(items: Sequence[Prepared]) -> Pool:
+    return Pool(*address(items[0].response_uri))
 
 
 async def _closed(items: Sequence[Prepared], clients: int) -> LoadRun:
     samples: list[Sample] = []
     queue = iter(items)
-    async with _client(clients) as client:
+    pool = _pool(items)
 
-        async def worker() -> None:
-            for item in queue:  # one shared iterator: each response is posted exactly once
-                samples.append(await _post(client, item, time.monotonic()))
+    async def worker() -> None:
+        for item in queue:  # one shared iterator: each response is posted exactly once
+            samples.append(await _post(pool, item, time.monotonic()))
 
+    try:
         await asyncio.gather(*(worker() for _ in range(clients)))
-    return LoadRun(samples, 0.0)
+    finally:
+        pool.close()
+    return LoadRun(samples, 0.0, pool.opened)
 
 
-async def _open(items: Sequence[Prepared], rate: float, seed: int, connections: int) -> LoadRun:
+async def _open(items: Sequence[Prepared], rate: float, seed: int) -> LoadRun:
     rng = random.Random(seed)
     tasks: list[asyncio.Task[Sample]] = []
     max_lag = 0.0
-    async with _client(connections) as client:
+    pool = _pool(items)
+    try:
         scheduled = time.monotonic() + 0.01
         for item in items:
             scheduled += rng.expovariate(rate)
@@ -77,9 +81,11 @@ async def _open(items: Sequence[Prepared], rate: float, seed: int, connections: 
             if delay > 0:
                 await asyncio.sleep(delay)
             max_lag = max(max_lag, time.monotonic() - scheduled)
-            tasks.append(asyncio.create_task(_post(client, item, scheduled)))
+            tasks.append(asyncio.create_task(_post(pool, item, scheduled)))
         samples = list(await asyncio.gather(*tasks))
-    return LoadRun(samples, max_lag)
+    finally:
+        pool.close()
+    return LoadRun(samples, max_lag, pool.opened)
 
 
 def closed_loop(items: Sequence[Prepared], clients: int) -> LoadRun:
@@ -87,6 +93,6 @@ def closed_loop(items: Sequence[Prepared], clients: int) -> LoadRun:
     return asyncio.run(_closed(items, clients))
 
 
-def open_loop(items: Sequence[Prepared], rate: float, seed: int, connections: int = 512) -> LoadRun:
+def open_loop(items: Sequence[Prepared], rate: float, seed: int) -> LoadRun:
     """Post at Poisson arrival times averaging ``rate`` per second, whatever the answers take."""
-    return asyncio.run(_open(items, rate, seed, connections))
+    return asyncio.run(_open(items, rate, seed))

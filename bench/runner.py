@@ -67,6 +67,7 @@ class Phase:
     service_busy: float
     generator_busy: float
     max_send_lag_ms: float
+    connections: int
 
 
 @dataclass
@@ -166,14 +167,16 @@ class Bench:
         self.service.wait_idle()
         cpu0 = self.service.cpu_seconds()
         gen0 = time.process_time() + proc_cpu_seconds(self.sink.proc.pid)
+        wall0 = time.monotonic()
         result = run()
+        generator = time.process_time() + proc_cpu_seconds(self.sink.proc.pid) - gen0
+        generator_wall = time.monotonic() - wall0
         failed = [s for s in result.samples if s.status != 200]
         if failed:
             raise BenchError(f"{name}: {len(failed)} responses refused, e.g. {failed[0].status} {failed[0].error}")
         arrivals = self.sink_log.wait_for({item.txn for item in items}, timeout=120)
         self.service.wait_idle()
         cpu = self.service.cpu_seconds() - cpu0
-        generator = time.process_time() + proc_cpu_seconds(self.sink.proc.pid) - gen0
         first = min(s.start for s in result.samples)
         posted = max(s.done for s in result.samples)
         delivered = max(a.time for a in arrivals.values())
@@ -191,7 +194,8 @@ class Bench:
             service_cpu_s=cpu,
             cpu_per_verification_ms=cpu / count * 1e3,
             service_busy=cpu / (delivered - first),
-            generator_busy=generator / (delivered - first),
+            generator_busy=generator / generator_wall,
+            connections=result.connections,
             max_send_lag_ms=result.max_send_lag * 1e3,
         )
 

@@ -134,20 +134,18 @@ def parse_trust_list(data: bytes | str, *, base: Path | None = None) -> TrustLis
         raise ConfigurationError("config.trust", f"The trust file is not valid: {exc}") from exc
     issuers: dict[str, TrustedIssuer] = {}
     for entry in parsed.issuers:
-        if entry.credential_types is not None and not entry.credential_types:
-            # An empty list would read as "no restriction": say what is meant instead.
-            raise ConfigurationError(
-                "config.trust", "credential_types must list at least one type (or be omitted)"
-            )
         if entry.id in issuers:
             raise ConfigurationError("config.trust", "An issuer is listed twice in the trust file")
+        if entry.metadata and not entry.id.startswith("https://"):
+            raise ConfigurationError("config.trust", "Issuer metadata needs an https issuer id")
         issuers[entry.id] = TrustedIssuer(
             id=entry.id,
             name=entry.name,
             pinned_keys=_pinned_keys(entry),
-            credential_types=frozenset(entry.credential_types)
-            if entry.credential_types is not None
-            else None,
+            credential_types=_non_empty(entry.credential_types, "credential_types"),
+            vct=_non_empty(entry.vct, "vct"),
+            x509_anchors=_anchors(entry, base or Path()),
+            metadata=entry.metadata,
         )
     return TrustList(issuers=issuers)
 

@@ -18,6 +18,7 @@ reason; a network failure or a 5xx/429 is :class:`IssuerMetadataUnavailable` (50
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -135,6 +136,8 @@ class IssuerMetadataResolver:
             if task is None:
                 task = asyncio.create_task(self._load(iss))
                 self._inflight[iss] = task
+                # A callback, not a finally: it also runs for a task cancelled before it ever started.
+                task.add_done_callback(functools.partial(self._forget, iss))
             # Shielded: one caller giving up must not cancel the fetch the others are waiting on.
             entry = await asyncio.shield(task)
         return entry.unwrap()
@@ -157,6 +160,10 @@ class IssuerMetadataResolver:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
+    def _forget(self, iss: str, task: asyncio.Task[_Entry]) -> None:
+        if self._inflight.get(iss) is task:
+            del self._inflight[iss]
+
     async def _load(self, iss: str) -> _Entry:
         try:
             keys, ttl = await self._fetch(iss)
@@ -164,8 +171,6 @@ class IssuerMetadataResolver:
         except (CredentialInvalid, DependencyUnavailable) as exc:
             failure = (type(exc), exc.reason, exc.description)
             entry = _Entry(self._clock() + self._negative_ttl, (), failure)
-        finally:
-            del self._inflight[iss]
         self._store(iss, entry)
         return entry
 

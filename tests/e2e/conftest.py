@@ -23,7 +23,16 @@ import uvicorn
 from service.app import create_app
 from service.keys import generate_keyring
 from service.settings import load_settings
-from tests.e2e.actors import Holder, Issuer, KeyPair, Wallet, WebhookReceiver, verify_verdict
+from tests.e2e.actors import (
+    Holder,
+    Issuer,
+    KeyPair,
+    SdJwtIssuer,
+    TestCa,
+    Wallet,
+    WebhookReceiver,
+    verify_verdict,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -135,29 +144,56 @@ def start_service(
     )
 
 
+PID_ISSUER = "https://pid.example"
+PID_VCT = "urn:eudi:pid:1"
+AV_VCT = "urn:example:age-attestation:1"
+
+
 @dataclass(frozen=True)
 class Issuers:
-    """Two trusted issuers and one nobody configured."""
+    """W3C issuers (two trusted, one not) and SD-JWT VC issuers (by x5c chain, by DID, and a rogue CA)."""
 
     trusted: Issuer
     second: Issuer
     untrusted: Issuer
+    pid_ca: TestCa
+    pid: SdJwtIssuer
+    did_sd: SdJwtIssuer
+    rogue_pid: SdJwtIssuer
 
     def trust_file(self) -> dict[str, Any]:
         return {
             "issuers": [
                 {"id": self.trusted.did, "name": "Trusted age authority"},
                 {"id": self.second.did, "name": "Second issuer"},
+                {
+                    "id": PID_ISSUER,
+                    "name": "PID provider",
+                    "vct": [PID_VCT, "urn:eu.europa.ec.eudi:pid:1"],
+                    "x509_anchors": [self.pid_ca.root_pem()],
+                },
+                {"id": self.did_sd.iss, "name": "Age attestation provider", "vct": [AV_VCT, PID_VCT]},
             ]
         }
 
 
+def _pid_issuer(ca: TestCa) -> SdJwtIssuer:
+    leaf, key = ca.leaf(dns_names=["pid.example"])
+    return SdJwtIssuer(key, PID_ISSUER, x5c=ca.x5c(leaf))
+
+
 @pytest.fixture(scope="session")
 def issuers() -> Issuers:
+    pid_ca = TestCa.create("PID root")
+    did_key = KeyPair.generate("ed25519")
     return Issuers(
         trusted=Issuer(KeyPair.generate("ed25519")),
         second=Issuer(KeyPair.generate("p256")),
         untrusted=Issuer(KeyPair.generate("ed25519")),
+        pid_ca=pid_ca,
+        pid=_pid_issuer(pid_ca),
+        did_sd=SdJwtIssuer(did_key, did_key.did_key(), kid=did_key.did_key_url()),
+        rogue_pid=_pid_issuer(TestCa.create("Rogue root")),
     )
 
 

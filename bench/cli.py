@@ -1,0 +1,103 @@
+"""Command line: ``python -m bench [--n N] [--scenarios a,b] [--smoke] [--soak M] [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.procs import REPO_ROOT, BenchError
+from bench.report import command_line, machine, markdown, write
+from bench.runner import Bench, Options, ScenarioResult, SoakResult
+from bench.workload import SCENARIOS
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse(argv: list[str] | None) -> tuple[Options, Path]:
+    """Options from the command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--n", type=int, default=500, help="responses per measured phase, per scenario")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: checks the flow, not the speed")
+    parser.add_argument("--soak", type=int, default=0, metavar="M", help="then verify M more and track RSS")
+    parser.add_argument("--sweep", default="1,2,4,8,16", help="closed-loop client counts tried for saturation")
+    parser.add_argument("--ttl", type=int, default=3600, help="VERIFIER_TRANSACTION_TTL for the service")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the open-loop arrival times")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown or not names:
+        parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
+    sweep = [int(k) for k in args.sweep.split(",")]
+    n = args.n
+    if args.smoke:
+        n, sweep = min(n, 20), [1, 4]
+    if n < 10 or any(k < 1 for k in sweep):
+        parser.error("--n must be at least 10 and client counts positive")
+    options = Options(
+        n=n,
+        scenarios=[SCENARIOS[name] for name in names],
+        sweep=sweep,
+        sweep_n=max(10, n // 5),
+        soak=args.soak,
+        ttl=args.ttl,
+        seed=args.seed,
+        smoke=args.smoke,
+    )
+    return options, args.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, write bench/results/<timestamp>.{json,md} (and latest.* or smoke.*), print the table."""
+    options, out = parse(argv)
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    bench = Bench(options, _log)
+    scenarios: list[ScenarioResult] = []
+    soak: SoakResult | None = None
+    try:
+        for scenario in options.scenarios:
+            scenarios.append(bench.scenario(scenario))
+        if options.soak:
+            first = scenarios[0]
+            clients = first.saturation.clients or 1
+            soak = bench.soak(options.scenarios[0], options.soak, clients)
+    except BenchError as exc:
+        _log(f"benchmark failed: {exc}")
+        return 1
+    finally:
+        bench.close()
+    data = {
+        "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_s": time.monotonic() - clock,
+        "command": command_line(),
+        "smoke": options.smoke,
+        "machine": machine(bench.service_core, bench.driver_core),
+        "options": {
+            "n": options.n,
+            "scenarios": [s.name for s in options.scenarios],
+            "sweep": list(options.sweep),
+            "sweep_n": options.sweep_n,
+            "soak": options.soak,
+            "ttl": options.ttl,
+            "seed": options.seed,
+        },
+        "scenarios": [asdict(s) for s in scenarios],
+        "soak": asdict(soak) if soak is not None else None,
+    }
+    text = markdown(data, scenarios, soak)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    paths = write(out, stamp, data, text)
+    paths += write(out, "smoke" if options.smoke else "latest", data, text)
+    print(text)
+    _log("wrote " + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,157 @@
+"""The machine description, and the results as JSON and as a Markdown table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.runner import ScenarioResult, SoakResult
+
+PACKAGES = ("litestar", "uvicorn", "httpx", "cryptography", "msgspec", "joserfc")
+
+
+def _cpuinfo(key: str) -> str | None:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def machine(service_core: int | None, driver_core: int | None) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    mem_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    flags = (_cpuinfo("flags") or "").split()
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cpu_model": _cpuinfo("model name"),
+        "cores": os.cpu_count(),
+        "virtualized": "hypervisor" in flags,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "kernel": platform.release(),
+        "platform": platform.platform(),
+        "service_core": service_core,
+        "load_generator_core": driver_core,
+        "packages": versions,
+    }
+
+
+def _p(ms: dict[str, float]) -> str:
+    return f"{ms['p50']:.1f} / {ms['p95']:.1f} / {ms['p99']:.1f}"
+
+
+def _pct(share: float) -> str:
+    return f"{share * 100:.0f} %"
+
+
+def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakResult | None) -> str:
+    """The report: machine, command, the table, then the details behind it."""
+    m = data["machine"]
+    pinning = (
+        f"service pinned to core {m['service_core']} (`taskset`), load generator and webhook sink on core "
+        f"{m['load_generator_core']}"
+        if m["service_core"] is not None
+        else "no CPU pinning (fewer than two usable cores or no `taskset`)"
+    )
+    lines = [
+        f"# Verifier benchmark — {data['started']}",
+        "",
+        f"- **Machine:** {m['cpu_model']}, {m['cores']} cores{' (virtual machine)' if m['virtualized'] else ''}, "
+        f"{m['memory_gib']} GiB; {m['python']}; Linux {m['kernel']}",
+        f"- **Service:** `python -m service` as shipped (one uvicorn worker), {pinning}",
+        "- **Packages:** " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
+        f"- **Command:** `{data['command']}` ({data['duration_s']:.0f} s){' — smoke mode' if data['smoke'] else ''}",
+        f"- **Per scenario:** {data['options']['n']} responses per measured phase; "
+        f"sweep K = {', '.join(map(str, data['options']['sweep']))} with {data['options']['sweep_n']} each; "
+        "every response a distinct transaction, holder key and credential set, posted once",
+        "",
+        "| scenario | max verified/s (K) | service core busy | POST p50/p95/p99 ms @ 50 % | @ 80 % "
+        "| POST → webhook p50/p95/p99 ms @ 80 % | create / request object p50 ms | service CPU ms per flow "
+        "| floor ms (sig. ops) | CPU / floor | RSS MiB (peak) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for s in scenarios:
+        sat, half, most = s.saturation, s.open_loop["50%"], s.open_loop["80%"]
+        lines.append(
+            f"| {s.scenario} | {sat.verified_rate:.0f} ({sat.clients}) | {_pct(sat.service_busy)} "
+            f"| {_p(half.post_ms)} | {_p(most.post_ms)} | {_p(most.e2e_ms)} "
+            f"| {s.create.latency_ms['p50']:.1f} / {s.request_object.latency_ms['p50']:.1f} "
+            f"| {s.cpu_per_flow_ms:.2f} | {s.floor_ms['total_ms']:.3f} ({s.floor_ms['operations']}) "
+            f"| {s.ratio:.1f}× | {s.rss_after_mib:.0f} ({s.peak_rss_mib:.0f}) |"
+        )
+    lines += [
+        "",
+        "Service CPU per flow = create + request object + response (verification, verdict signature, webhook "
+        "delivery), each from the service process's own utime+stime. Floor = the signature operations of one "
+        "flow done directly with `cryptography` in this run. See bench/README.md for how to read each column.",
+        "",
+        "## Details",
+        "",
+        "| scenario | CPU ms: create / request object / response | floor ms: holder verifies / issuer "
+        "verifies / 2 × ES256 sign | response CPU / its floor | open-loop rate achieved 50 % / 80 % "
+        "| POST → webhook p50/p95/p99 ms @ 50 % | load generator + sink busy at saturation |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for s in scenarios:
+        f, half, most = s.floor_ms, s.open_loop["50%"], s.open_loop["80%"]
+        lines.append(
+            f"| {s.scenario} | {s.create.cpu_per_op_ms:.2f} / {s.request_object.cpu_per_op_ms:.2f} / "
+            f"{s.saturation.cpu_per_verification_ms:.2f} "
+            f"| {f['holder_verify_ms']:.3f} ({f['holder_verifies']}) / {f['issuer_verify_ms']:.3f} "
+            f"({f['issuer_verifies']}) / {f['sign_ms']:.3f} "
+            f"| {s.verification_ratio:.1f}× | {half.verified_rate:.0f} / {most.verified_rate:.0f} per s "
+            f"| {_p(half.e2e_ms)} | {_pct(s.saturation.generator_busy)} |"
+        )
+    lines += ["", "Saturation sweep (closed loop, verified per second by number of concurrent clients K):", ""]
+    for s in scenarios:
+        sweep = ", ".join(f"K={p.clients}: {p.verified_rate:.0f}" for p in s.sweep)
+        lines.append(f"- {s.scenario}: {sweep}")
+    if soak is not None:
+        series = ", ".join(f"{int(p['verifications'])}: {p['rss_mib']:.0f}" for p in soak.series)
+        lines += [
+            "",
+            f"## Soak: {soak.verifications} more verifications ({soak.scenario}, K={soak.clients})",
+            "",
+            f"RSS {soak.rss_start_mib:.1f} MiB before, {soak.rss_end_mib:.1f} MiB after; peak "
+            f"{soak.peak_rss_mib:.1f} MiB; service CPU {soak.cpu_per_verification_ms:.2f} ms per verification.",
+            "",
+            f"RSS MiB after n verifications: {series}",
+            "",
+            f"(Transaction TTL {data['options']['ttl']} s: the replay guard keeps one entry per answered "
+            "transaction for two TTLs, so RSS may grow until the first entries expire.)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, stem: str, data: dict[str, Any], text: str) -> list[Path]:
+    """``<stem>.json`` and ``<stem>.md`` under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path.write_text(json.dumps(data, indent=2, default=_default) + "\n")
+    md_path.write_text(text)
+    return [json_path, md_path]
+
+
+def _default(value: object) -> object:
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)  # type: ignore[arg-type]
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def command_line() -> str:
+    """How this run was invoked."""
+    return " ".join(["python -m bench", *sys.argv[1:]])
