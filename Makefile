@@ -34,3 +34,4 @@ openapi: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+bench bench-smoke:: ; @$(MAKE) -s $(STAMP) && $(PY) -m bench $(if $(filter bench-smoke,$@),--smoke) $(BENCH_ARGS)

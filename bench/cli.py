@@ -26,10 +26,14 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
     parser.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated subset of {', '.join(SCENARIOS)}"
     )
-    parser.add_argument("--smoke", action="store_true", help="tiny run for CI: checks the flow, not the speed")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny run for CI: checks the flow, not the speed"
+    )
     parser.add_argument("--soak", type=int, default=0, metavar="M", help="then verify M more and track RSS")
-    parser.add_argument("--sweep", default="1,2,4,8,16", help="closed-loop client counts tried for saturation")
-    parser.add_argument("--ttl", type=int, default=3600, help="VERIFIER_TRANSACTION_TTL for the service")
+    parser.add_argument(
+        "--sweep", default="1,2,4,8,16", help="closed-loop client counts tried for saturation"
+    )
+    parser.add_argument("--ttl", type=int, default=600, help="VERIFIER_TRANSACTION_TTL for the service")
     parser.add_argument("--seed", type=int, default=7, help="seed of the open-loop arrival times")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     clock = time.monotonic()
     bench = Bench(options, _log)
+    background = bench.background_load()
+    if background > 0.1:
+        _log(f"warning: other processes keep {background:.2f} cores busy; the numbers will suffer")
     scenarios: list[ScenarioResult] = []
     soak: SoakResult | None = None
     try:
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": time.monotonic() - clock,
         "command": command_line(),
         "smoke": options.smoke,
+        "background_load_cores": background,
         "machine": machine(bench.service_core, bench.driver_core),
         "options": {
             "n": options.n,

@@ -66,7 +66,9 @@ def measure_floor(items: Sequence[Prepared], repeats: int = 3) -> Floor:
     signer = ec.generate_private_key(ec.SECP256R1())
     holder = [check for item in items for check in item.holder_checks]
     issuer = [check for item in items for check in item.issuer_checks]
-    inputs = [data for item in items for data in (item.request_object_input, item.holder_checks[0].signing_input)]
+    inputs = [
+        data for item in items for data in (item.request_object_input, item.holder_checks[0].signing_input)
+    ]
 
     def verify_holder() -> None:
         for check in holder:

@@ -43,6 +43,14 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy (not idle, not waiting for I/O) since boot, in seconds."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(value) for value in fields[:8]]
+    # user nice system idle iowait irq softirq steal: busy is everything but idle and iowait.
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
 def proc_status_kib(pid: int, name: str) -> int:
     """A ``kB`` line of /proc/<pid>/status (VmRSS, VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -82,7 +90,10 @@ class ServiceProcess:
         trust_file.write_text(json.dumps({"issuers": [{"id": did} for did in trusted_issuers]}))
         definitions = workdir / "definitions"
         definitions.mkdir()
-        for source in [*(REPO_ROOT / "definitions").glob("*.json"), *(REPO_ROOT / "bench" / "definitions").glob("*.json")]:
+        for source in [
+            *(REPO_ROOT / "definitions").glob("*.json"),
+            *(REPO_ROOT / "bench" / "definitions").glob("*.json"),
+        ]:
             shutil.copy(source, definitions / source.name)
         port = _free_port()
         url = f"http://127.0.0.1:{port}"

@@ -6,13 +6,13 @@ import json
 import os
 import platform
 import sys
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from bench.runner import ScenarioResult, SoakResult
 
+DISTURBED_CORES = 0.1
 PACKAGES = ("litestar", "uvicorn", "httpx", "cryptography", "msgspec", "joserfc")
 
 
@@ -27,10 +27,12 @@ def _cpuinfo(key: str) -> str | None:
 def machine(service_core: int | None, driver_core: int | None) -> dict[str, Any]:
     """What the numbers were measured on."""
     mem_kib = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
     )
     flags = (_cpuinfo("flags") or "").split()
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -67,22 +69,24 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
         if m["service_core"] is not None
         else "no CPU pinning (fewer than two usable cores or no `taskset`)"
     )
+    vm = " (virtual machine)" if m["virtualized"] else ""
+    smoke = " — smoke mode: checks that the flow works, not how fast" if data["smoke"] else ""
     lines = [
         f"# Verifier benchmark — {data['started']}",
         "",
-        f"- **Machine:** {m['cpu_model']}, {m['cores']} cores{' (virtual machine)' if m['virtualized'] else ''}, "
-        f"{m['memory_gib']} GiB; {m['python']}; Linux {m['kernel']}",
+        f"- **Machine:** {m['cpu_model']}, {m['cores']} cores{vm}, {m['memory_gib']} GiB; {m['python']}; "
+        f"Linux {m['kernel']}",
         f"- **Service:** `python -m service` as shipped (one uvicorn worker), {pinning}",
         "- **Packages:** " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
-        f"- **Command:** `{data['command']}` ({data['duration_s']:.0f} s){' — smoke mode' if data['smoke'] else ''}",
+        f"- **Command:** `{data['command']}` ({data['duration_s']:.0f} s){smoke}",
         f"- **Per scenario:** {data['options']['n']} responses per measured phase; "
         f"sweep K = {', '.join(map(str, data['options']['sweep']))} with {data['options']['sweep_n']} each; "
         "every response a distinct transaction, holder key and credential set, posted once",
         "",
         "| scenario | max verified/s (K) | service core busy | POST p50/p95/p99 ms @ 50 % | @ 80 % "
         "| POST → webhook p50/p95/p99 ms @ 80 % | create / request object p50 ms | service CPU ms per flow "
-        "| floor ms (sig. ops) | CPU / floor | RSS MiB (peak) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| floor ms (sig. ops) | CPU / floor | RSS MiB (peak) | other load (cores) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in scenarios:
         sat, half, most = s.saturation, s.open_loop["50%"], s.open_loop["80%"]
@@ -91,18 +95,29 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
             f"| {_p(half.post_ms)} | {_p(most.post_ms)} | {_p(most.e2e_ms)} "
             f"| {s.create.latency_ms['p50']:.1f} / {s.request_object.latency_ms['p50']:.1f} "
             f"| {s.cpu_per_flow_ms:.2f} | {s.floor_ms['total_ms']:.3f} ({s.floor_ms['operations']}) "
-            f"| {s.ratio:.1f}× | {s.rss_after_mib:.0f} ({s.peak_rss_mib:.0f}) |"
+            f"| {s.ratio:.1f}x | {s.rss_after_mib:.0f} ({s.peak_rss_mib:.0f}) | {s.other_load_cores:.2f} |"
         )
+    disturbed = [s.scenario for s in scenarios if s.other_load_cores > DISTURBED_CORES]
+    if disturbed or data["background_load_cores"] > DISTURBED_CORES:
+        lines += [
+            "",
+            f"**Warning:** other processes kept {data['background_load_cores']:.2f} cores busy before the "
+            f"run and up to {max(s.other_load_cores for s in scenarios):.2f} during it "
+            f"({', '.join(disturbed) or 'none'} above {DISTURBED_CORES}): rates and latencies of those rows "
+            "are lower bounds of what a quiet machine does; the CPU-time columns come from the service's own "
+            "counters and hold up better.",
+        ]
     lines += [
         "",
-        "Service CPU per flow = create + request object + response (verification, verdict signature, webhook "
-        "delivery), each from the service process's own utime+stime. Floor = the signature operations of one "
-        "flow done directly with `cryptography` in this run. See bench/README.md for how to read each column.",
+        "Service CPU per flow = create + request object + response (verification, verdict signature, "
+        "webhook delivery), each from the service process's own utime+stime. Floor = the signature "
+        "operations of one flow done directly with `cryptography` in this run. See bench/README.md for how "
+        "to read each column.",
         "",
         "## Details",
         "",
         "| scenario | CPU ms: create / request object / response | floor ms: holder verifies / issuer "
-        "verifies / 2 × ES256 sign | response CPU / its floor | open-loop rate achieved 50 % / 80 % "
+        "verifies / 2 x ES256 sign | response CPU / its floor | open-loop rate achieved 50 % / 80 % "
         "| POST → webhook p50/p95/p99 ms @ 50 % | load generator + sink busy at saturation |",
         "|---|--:|--:|--:|--:|--:|--:|",
     ]
@@ -113,10 +128,14 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
             f"{s.saturation.cpu_per_verification_ms:.2f} "
             f"| {f['holder_verify_ms']:.3f} ({f['holder_verifies']}) / {f['issuer_verify_ms']:.3f} "
             f"({f['issuer_verifies']}) / {f['sign_ms']:.3f} "
-            f"| {s.verification_ratio:.1f}× | {half.verified_rate:.0f} / {most.verified_rate:.0f} per s "
+            f"| {s.verification_ratio:.1f}x | {half.verified_rate:.0f} / {most.verified_rate:.0f} per s "
             f"| {_p(half.e2e_ms)} | {_pct(s.saturation.generator_busy)} |"
         )
-    lines += ["", "Saturation sweep (closed loop, verified per second by number of concurrent clients K):", ""]
+    lines += [
+        "",
+        "Saturation sweep (closed loop, verified per second by number of concurrent clients K):",
+        "",
+    ]
     for s in scenarios:
         sweep = ", ".join(f"K={p.clients}: {p.verified_rate:.0f}" for p in s.sweep)
         lines.append(f"- {s.scenario}: {sweep}")
@@ -127,7 +146,8 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
             f"## Soak: {soak.verifications} more verifications ({soak.scenario}, K={soak.clients})",
             "",
             f"RSS {soak.rss_start_mib:.1f} MiB before, {soak.rss_end_mib:.1f} MiB after; peak "
-            f"{soak.peak_rss_mib:.1f} MiB; service CPU {soak.cpu_per_verification_ms:.2f} ms per verification.",
+            f"{soak.peak_rss_mib:.1f} MiB; service CPU {soak.cpu_per_verification_ms:.2f} ms per "
+            "verification.",
             "",
             f"RSS MiB after n verifications: {series}",
             "",
@@ -141,15 +161,9 @@ def write(out: Path, stem: str, data: dict[str, Any], text: str) -> list[Path]:
     """``<stem>.json`` and ``<stem>.md`` under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    json_path.write_text(json.dumps(data, indent=2, default=_default) + "\n")
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
     md_path.write_text(text)
     return [json_path, md_path]
-
-
-def _default(value: object) -> object:
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)  # type: ignore[arg-type]
-    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def command_line() -> str:

@@ -14,7 +14,14 @@ import httpx
 
 from bench.floor import Floor, measure_floor
 from bench.load import LoadRun, closed_loop, open_loop
-from bench.procs import BenchError, ServiceProcess, SinkProcess, cpu_layout, proc_cpu_seconds
+from bench.procs import (
+    BenchError,
+    ServiceProcess,
+    SinkProcess,
+    cpu_layout,
+    machine_busy_seconds,
+    proc_cpu_seconds,
+)
 from bench.sink import SinkLog
 from bench.workload import Issuers, Prepared, Scenario, StepStats, prepare
 from tests.e2e.actors import VerificationError, verify_verdict
@@ -66,6 +73,7 @@ class Phase:
     cpu_per_verification_ms: float
     service_busy: float
     generator_busy: float
+    other_load_cores: float
     max_send_lag_ms: float
     connections: int
 
@@ -100,6 +108,7 @@ class ScenarioResult:
     peak_rss_mib: float
     verdicts_verified: int
     webhook_repeats: int
+    other_load_cores: float
 
 
 @dataclass
@@ -162,9 +171,20 @@ class Bench:
 
     # --- phases --- #
 
+    def _own_cpu(self) -> float:
+        """CPU seconds of every process this benchmark runs (service, load generator, sink)."""
+        return self.service.cpu_seconds() + time.process_time() + proc_cpu_seconds(self.sink.proc.pid)
+
+    def background_load(self, seconds: float = 1.0) -> float:
+        """Cores kept busy by processes that are not this benchmark's, over ``seconds``."""
+        busy, own, started = machine_busy_seconds(), self._own_cpu(), time.monotonic()
+        time.sleep(seconds)
+        return (machine_busy_seconds() - busy - (self._own_cpu() - own)) / (time.monotonic() - started)
+
     def _phase(self, name: str, items: Sequence[Prepared], run: Callable[[], LoadRun], **meta: Any) -> Phase:
         """Run ``run`` over ``items`` and wait for every verdict; service CPU from its counters."""
         self.service.wait_idle()
+        window0, busy0, own0 = time.monotonic(), machine_busy_seconds(), self._own_cpu()
         cpu0 = self.service.cpu_seconds()
         gen0 = time.process_time() + proc_cpu_seconds(self.sink.proc.pid)
         wall0 = time.monotonic()
@@ -173,10 +193,14 @@ class Bench:
         generator_wall = time.monotonic() - wall0
         failed = [s for s in result.samples if s.status != 200]
         if failed:
-            raise BenchError(f"{name}: {len(failed)} responses refused, e.g. {failed[0].status} {failed[0].error}")
+            raise BenchError(
+                f"{name}: {len(failed)} responses refused, e.g. {failed[0].status} {failed[0].error}"
+            )
         arrivals = self.sink_log.wait_for({item.txn for item in items}, timeout=120)
         self.service.wait_idle()
         cpu = self.service.cpu_seconds() - cpu0
+        foreign = machine_busy_seconds() - busy0 - (self._own_cpu() - own0)
+        window = time.monotonic() - window0
         first = min(s.start for s in result.samples)
         posted = max(s.done for s in result.samples)
         delivered = max(a.time for a in arrivals.values())
@@ -195,8 +219,9 @@ class Bench:
             cpu_per_verification_ms=cpu / count * 1e3,
             service_busy=cpu / (delivered - first),
             generator_busy=generator / generator_wall,
-            connections=result.connections,
+            other_load_cores=max(0.0, foreign / window),
             max_send_lag_ms=result.max_send_lag * 1e3,
+            connections=result.connections,
         )
 
     def closed(self, name: str, items: Sequence[Prepared], clients: int) -> Phase:
@@ -276,6 +301,7 @@ class Bench:
             peak_rss_mib=_mib(self.service.peak_rss_kib()),
             verdicts_verified=verified,
             webhook_repeats=self.sink_log.repeats,
+            other_load_cores=max(p.other_load_cores for p in [*sweep, saturation, *open_results.values()]),
         )
 
     def soak(self, scenario: Scenario, verifications: int, clients: int) -> SoakResult:
@@ -287,7 +313,12 @@ class Bench:
         result.series.append({"verifications": 0, "rss_mib": result.rss_start_mib, "seconds": 0.0})
         while done < verifications:
             batch = prepare(
-                self.service, self.http, scenario, self.issuers, min(size, verifications - done), f"soak-{done}"
+                self.service,
+                self.http,
+                scenario,
+                self.issuers,
+                min(size, verifications - done),
+                f"soak-{done}",
             )
             phase = self.closed(f"soak {done}", batch.items, clients)
             self.verify_verdicts(batch.items)

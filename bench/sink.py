@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import sys
 import time
@@ -25,7 +26,9 @@ _OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
 
 
-async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, out: BinaryIO) -> None:
+async def _serve_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, out: BinaryIO
+) -> None:
     """Read requests until the peer closes; record each body with its arrival time."""
     try:
         while True:
@@ -116,7 +119,5 @@ class SinkLog:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(sys.argv[1]))
-    except KeyboardInterrupt:
-        pass

@@ -85,7 +85,7 @@ class Connection:
         return Reply(status, body)
 
     async def _chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

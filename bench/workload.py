@@ -21,7 +21,7 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx

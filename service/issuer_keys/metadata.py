@@ -37,7 +37,7 @@ from service.jose.jwk import PublicJwk, parse_public_jwk
 from service.strict_json import StrictJsonError, loads_strict
 
 if TYPE_CHECKING:
-    import httpx  # noqa: TID251 - the type of the injected client only; every request goes through outbound
+    import httpx  # the type of the injected client only; every request goes through outbound
 
 __all__ = [
     "IssuerKeys",
@@ -92,14 +92,25 @@ class _Entry:
 
     expires: float
     keys: IssuerKeys
-    error: tuple[type[VerifierError], str, str] | None = None
+    error: VerifierError | None = None
 
     def unwrap(self) -> IssuerKeys:
         if self.error is not None:
-            # A new instance per raise: re-raising one stored instance would grow its traceback forever.
-            cls, reason, description = self.error
-            raise cls(reason, description)
+            # A new instance per raise (re-raising one stored instance would grow its traceback at every
+            # hit); the stored one stays attached as the cause, so logs keep the outbound reason.
+            raise type(self.error)(self.error.reason, self.error.description) from self.error
         return self.keys
+
+
+def _detached(error: VerifierError) -> VerifierError:
+    """``error`` with the tracebacks of its chain dropped: a cached error must not pin frames and bodies."""
+    link: BaseException | None = error
+    seen: set[int] = set()
+    while link is not None and id(link) not in seen:  # an explicit "raise ... from" can form a loop
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
 
 
 class IssuerMetadataResolver:
@@ -169,8 +180,7 @@ class IssuerMetadataResolver:
             keys, ttl = await self._fetch(iss)
             entry = _Entry(self._clock() + ttl, keys)
         except (CredentialInvalid, DependencyUnavailable) as exc:
-            failure = (type(exc), exc.reason, exc.description)
-            entry = _Entry(self._clock() + self._negative_ttl, (), failure)
+            entry = _Entry(self._clock() + self._negative_ttl, (), _detached(exc))
         self._store(iss, entry)
         return entry
 

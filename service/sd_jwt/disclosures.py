@@ -13,6 +13,7 @@ they arrive as disclosed top-level names, and ``_sd_alg`` is refused as a disclo
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -89,7 +90,7 @@ def process_disclosures(
     if not isinstance(payload, Mapping):
         raise SD_JWT.fail("malformed", "SD-JWT payload is not a JSON object")
     sd_alg = _sd_alg(payload)
-    walker = _Walker(_index_disclosures(disclosures, sd_alg), max_depth)
+    walker = _Walker(_index_disclosures(disclosures, sd_alg), max_depth, sd_alg)
     claims = walker.walk_object(payload, (), 1, top=True)
     if walker.unreferenced:
         raise SD_JWT.fail("disclosure_unreferenced", "A Disclosure is not referenced by any digest")
@@ -142,10 +143,11 @@ def _malformed_disclosure() -> InvalidRequest:
 class _Walker:
     """One pass over the payload with the digest table; tracks what was used and where it went."""
 
-    __slots__ = ("_by_digest", "_max_depth", "_seen", "paths", "unreferenced")
+    __slots__ = ("_by_digest", "_digest_length", "_max_depth", "_seen", "paths", "unreferenced")
 
-    def __init__(self, by_digest: dict[str, _Disclosure], max_depth: int) -> None:
+    def __init__(self, by_digest: dict[str, _Disclosure], max_depth: int, sd_alg: str) -> None:
         self._by_digest = by_digest
+        self._digest_length = _digest_length(sd_alg)
         self._max_depth = max_depth
         self._seen: set[str] = set()
         self.paths: list[ClaimPath] = []
@@ -206,6 +208,10 @@ class _Walker:
 
     def _take(self, digest: str) -> _Disclosure | None:
         """The Disclosure for ``digest`` (None for a decoy); every digest may appear once (§7.1 step 4)."""
+        if len(digest) != self._digest_length or _B64URL_DIGEST.fullmatch(digest) is None:
+            # Every digest, decoys included, is base64url of an `_sd_alg` hash (RFC 9901 §4.2.3, §4.2.5):
+            # one of another length was made with another algorithm, or is no digest at all.
+            raise SD_JWT.fail("digest_mismatch", "A digest does not match the declared _sd_alg")
         if digest in self._seen:
             raise SD_JWT.fail("digest_duplicate", "A digest appears more than once")
         self._seen.add(digest)
@@ -215,6 +221,15 @@ class _Walker:
     def _check_depth(self, depth: int) -> None:
         if depth > self._max_depth:
             raise SD_JWT.fail("too_deep", "SD-JWT payload is nested too deeply")
+
+
+_B64URL_DIGEST = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _digest_length(sd_alg: str) -> int:
+    """Characters of an unpadded base64url digest for ``sd_alg`` (sha-256: 43)."""
+    size = hashlib.new(_HASHLIB_NAMES[sd_alg]).digest_size
+    return (size * 8 + 5) // 6
 
 
 def _sd_digests(node: Mapping[str, Any]) -> list[str]:

@@ -59,7 +59,7 @@ def _send(wallet: Wallet, request: Any, presentation: str, **options: Any) -> An
 def test_pid_proves_age_over_18(
     service: RunningService, issuers: Issuers, make_wallet: Callable[..., Wallet], kind: str, subject: str
 ) -> None:
-    """A PID disclosing only age_equal_or_over.18 is verified; the verdict names vct and carries the boolean."""
+    """A PID disclosing only age_equal_or_over.18 is verified; the verdict names vct and says true."""
     wallet = make_wallet(kind, subject)
     created, request = _begin(service, wallet, "age-over-18-sd-jwt")
     presentation = wallet.present_sd_jwt(
@@ -280,3 +280,14 @@ def test_rejected_wrong_vct_for_the_definition(
     )
     presentation = wallet.present_sd_jwt(request, issued)
     _expect(service, created, _send(wallet, request, presentation), "submission.filter_failed")
+
+
+def test_rejected_digest_mismatch(
+    service: RunningService, issuers: Issuers, make_wallet: Callable[..., Wallet]
+) -> None:
+    """Digests that are not of the declared _sd_alg (sha-256 digests under sha-512) are refused."""
+    wallet = make_wallet()
+    created, request = _begin(service, wallet, "age-over-18-sd-jwt")
+    issued = _pid(issuers, wallet, payload_overrides={"_sd_alg": "sha-512"})
+    presentation = wallet.present_sd_jwt(request, issued, disclose=AGE_18)
+    _expect(service, created, _send(wallet, request, presentation), "sd_jwt.digest_mismatch")

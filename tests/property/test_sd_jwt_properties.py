@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +29,8 @@ from service.sd_jwt import (
     verify_key_binding,
 )
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+THOROUGH = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HASHES = {"sha-256": hashlib.sha256, "sha-384": hashlib.sha384, "sha-512": hashlib.sha512}
 STRUCTURAL = frozenset({"_sd", "...", "_sd_alg"})
 NEVER_DISCLOSED = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
@@ -153,7 +155,7 @@ class TinyIssuer:
 
 
 class TestRoundTrip:
-    @FAST
+    @THOROUGH
     @given(claim_sets, st.randoms(use_true_random=False), st.sampled_from(sorted(HASHES)))
     def test_processed_equals_what_was_disclosed(
         self, claims: dict[str, Any], rng: random.Random, alg: str
@@ -175,7 +177,9 @@ class TestRoundTrip:
 
     @FAST
     @given(claim_sets, st.randoms(use_true_random=False))
-    def test_nothing_disclosed_gives_the_plain_claims(self, claims: dict[str, Any], rng: random.Random) -> None:
+    def test_nothing_disclosed_gives_the_plain_claims(
+        self, claims: dict[str, Any], rng: random.Random
+    ) -> None:
         """Presenting nothing leaves exactly the permanently disclosed claims."""
         issued = TinyIssuer(rng, "sha-256", p_show=0.0).issue(claims)
         result = process_disclosures(issued.payload, [])
@@ -193,12 +197,9 @@ class TestRoundTrip:
         extra = _b64(json.dumps(["forged-salt", name, value]).encode())
         position = rng.randint(0, len(issued.presented))
         presented = [*issued.presented[:position], extra, *issued.presented[position:]]
-        try:
+        with pytest.raises(CredentialInvalid) as caught:
             process_disclosures(issued.payload, presented)
-        except CredentialInvalid as exc:
-            assert exc.reason == "sd_jwt.disclosure_unreferenced"
-        else:
-            raise AssertionError("an unreferenced Disclosure was accepted")
+        assert caught.value.reason == "sd_jwt.disclosure_unreferenced"
 
 
 @functools.cache
@@ -234,11 +235,13 @@ def hostile_inputs(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     digest_or_junk = st.sampled_from(digests) | st.text(max_size=6) if digests else st.text(max_size=6)
     structural = st.recursive(
         json_values | st.builds(lambda d: {"...": d}, digest_or_junk),
-        lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(
-            claim_names | st.sampled_from(sorted(STRUCTURAL)),
-            inner | st.lists(digest_or_junk, max_size=3),
-            max_size=3,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                claim_names | st.sampled_from(sorted(STRUCTURAL)),
+                inner | st.lists(digest_or_junk, max_size=3),
+                max_size=3,
+            )
         ),
         max_leaves=12,
     )

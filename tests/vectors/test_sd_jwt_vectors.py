@@ -1,4 +1,4 @@
-"""SD-JWT vectors (../shared/vectors/sd-jwt): RFC 9901, SD-JWT VC -18 and OpenID4VP examples, and tampering."""
+"""SD-JWT vectors (../shared/vectors/sd-jwt): RFC 9901, SD-JWT VC -18, OpenID4VP examples; tampering."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ ISSUER_ADDED_CLAIMS = frozenset({"iss", "iat", "exp", "nbf", "cnf", "vct", "stat
 
 
 def _load(name: str) -> dict[str, Any]:
-    return json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    vector: dict[str, Any] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    return vector
 
 
 def _names(field: str) -> list[str]:

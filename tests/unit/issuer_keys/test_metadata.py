@@ -27,7 +27,7 @@ from service.issuer_keys.metadata import (
     parse_jwks,
 )
 from service.jose.jwk import public_jwk_from_key
-from service.outbound import IPAddress, OutboundPolicy, make_client
+from service.outbound import IPAddress, OutboundPolicy, OutboundRefused, make_client
 
 T = TypeVar("T")
 
@@ -571,6 +571,12 @@ class TestSsrf:
             assert isinstance(error, CredentialInvalid)
             assert error.reason == "issuer_metadata.refused"
             assert server.total == 0
+        # The guard's own reason stays in the chain for the logs, without pinned frames.
+        cause = error.__cause__
+        assert isinstance(cause, CredentialInvalid)
+        assert isinstance(cause.__cause__, OutboundRefused)
+        assert cause.__cause__.reason == "outbound.private_address"
+        assert cause.__traceback__ is None
 
     def test_jwks_uri_resolving_to_a_private_address(self):
         """An allowed metadata host cannot point jwks_uri at an internal one."""

@@ -86,9 +86,13 @@ class TestObjectClaims:
         assert result.sd_alg == alg
 
     def test_digest_with_the_wrong_alg_does_not_match(self) -> None:
-        """A sha-256 digest under _sd_alg sha-512 references nothing."""
+        """A sha-256 digest under _sd_alg sha-512 has the wrong length: a digest mismatch."""
         payload = {"_sd_alg": "sha-512", "_sd": [digest(GIVEN)]}
-        assert _reason(payload, [GIVEN]) == "sd_jwt.disclosure_unreferenced"
+        assert _reason(payload, [GIVEN]) == "sd_jwt.digest_mismatch"
+
+    def test_digest_that_is_not_base64url_is_a_mismatch(self) -> None:
+        """A 43-character string with characters outside base64url is no sha-256 digest."""
+        assert _reason({"_sd": ["+" * 43]}, []) == "sd_jwt.digest_mismatch"
 
     def test_payload_is_not_mutated(self) -> None:
         """Processing builds a new structure; the verified payload stays as signed."""
@@ -283,7 +287,8 @@ class TestDuplicateDigests:
     def test_twice_in_one_sd_array(self) -> None:
         """Any digest seen twice is refused (RFC 9901 §7.1 step 4), decoys included."""
         assert _reason({"_sd": [digest(GIVEN), digest(GIVEN)]}, [GIVEN]) == "sd_jwt.digest_duplicate"
-        assert _reason({"_sd": ["decoy", "decoy"]}, []) == "sd_jwt.digest_duplicate"
+        decoy = digest(disclosure("decoy-salt", "x", 1))
+        assert _reason({"_sd": [decoy, decoy]}, []) == "sd_jwt.digest_duplicate"
 
     def test_across_levels(self) -> None:
         """The same digest at two levels is refused."""

@@ -211,7 +211,8 @@ class TestHolderKeyFromCnf:
 
     def test_kid_did_url(self) -> None:
         """cnf.kid holding a DID URL is returned for the caller to resolve."""
-        kid = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK#z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+        did = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+        kid = f"{did}#{did.removeprefix('did:key:')}"
         assert holder_key_from_cnf({"kid": kid}) == kid
 
     @pytest.mark.parametrize("cnf", [None, {}, {"jku": "https://holder.example/jwks"}, {"x5t#S256": "abc"}])
