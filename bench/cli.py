@@ -14,6 +14,8 @@ from bench.report import command_line, machine, markdown, write
 from bench.runner import Bench, Options, ScenarioResult, SoakResult
 from bench.workload import SCENARIOS
 
+DEFAULT_SOAK = 5000
+
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -29,11 +31,24 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny run for CI: checks the flow, not the speed"
     )
-    parser.add_argument("--soak", type=int, default=0, metavar="M", help="then verify M more and track RSS")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=None,
+        metavar="M",
+        help=f"then verify M more and track RSS (default {DEFAULT_SOAK}; smoke: 2 x N; 0: no soak)",
+    )
     parser.add_argument(
         "--sweep", default="1,2,4,8,16", help="closed-loop client counts tried for saturation"
     )
     parser.add_argument("--ttl", type=int, default=600, help="VERIFIER_TRANSACTION_TTL for the service")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each scenario, wait up to this long for other processes to go quiet (< 0.1 cores)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the open-loop arrival times")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
@@ -42,9 +57,11 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
     if unknown or not names:
         parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
     sweep = [int(k) for k in args.sweep.split(",")]
-    n = args.n
+    n, soak = args.n, args.soak
     if args.smoke:
         n, sweep = min(n, 20), [1, 4]
+    if soak is None:
+        soak = 2 * n if args.smoke else DEFAULT_SOAK
     if n < 10 or any(k < 1 for k in sweep):
         parser.error("--n must be at least 10 and client counts positive")
     options = Options(
@@ -52,16 +69,17 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
         scenarios=[SCENARIOS[name] for name in names],
         sweep=sweep,
         sweep_n=max(10, n // 5),
-        soak=args.soak,
+        soak=soak,
         ttl=args.ttl,
         seed=args.seed,
         smoke=args.smoke,
+        quiet_wait=args.quiet_wait,
     )
     return options, args.out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run, write bench/results/<timestamp>.{json,md} (and latest.* or smoke.*), print the table."""
+    """Run, write bench/results/<timestamp>.{json,md} (and latest.* unless smoke), print the report."""
     options, out = parse(argv)
     started = datetime.now(UTC)
     clock = time.monotonic()
@@ -78,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             first = scenarios[0]
             clients = first.saturation.clients or 1
             soak = bench.soak(options.scenarios[0], options.soak, clients)
-    except BenchError as exc:
+    except (BenchError, TimeoutError) as exc:
         _log(f"benchmark failed: {exc}")
         return 1
     finally:
@@ -98,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             "soak": options.soak,
             "ttl": options.ttl,
             "seed": options.seed,
+            "quiet_wait": options.quiet_wait,
         },
         "scenarios": [asdict(s) for s in scenarios],
         "soak": asdict(soak) if soak is not None else None,
@@ -105,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(data, scenarios, soak)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     paths = write(out, stamp, data, text)
-    paths += write(out, "smoke" if options.smoke else "latest", data, text)
+    if not options.smoke:
+        paths += write(out, "latest", data, text)
     print(text)
     _log("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -26,6 +26,8 @@ from bench.sink import SinkLog
 from bench.workload import Issuers, Prepared, Scenario, StepStats, prepare
 from tests.e2e.actors import VerificationError, verify_verdict
 
+QUIET_CORES = 0.1
+
 
 @dataclass(frozen=True)
 class Options:
@@ -39,6 +41,7 @@ class Options:
     ttl: int
     seed: int
     smoke: bool
+    quiet_wait: float
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -123,6 +126,7 @@ class SoakResult:
     rss_end_mib: float = 0.0
     peak_rss_mib: float = 0.0
     cpu_per_verification_ms: float = 0.0
+    second_half_growth_kib_per_1000: float = 0.0
 
 
 def _step(stats: StepStats) -> StepResult:
@@ -180,6 +184,15 @@ class Bench:
         busy, own, started = machine_busy_seconds(), self._own_cpu(), time.monotonic()
         time.sleep(seconds)
         return (machine_busy_seconds() - busy - (self._own_cpu() - own)) / (time.monotonic() - started)
+
+    def wait_quiet(self, patience: float) -> float:
+        """Wait (up to ``patience`` seconds) until other processes use under 0.1 cores; return their load."""
+        deadline = time.monotonic() + patience
+        while True:
+            load = self.background_load()
+            if load < QUIET_CORES or time.monotonic() >= deadline:
+                return load
+            self.log(f"waiting for a quieter machine: other processes use {load:.2f} cores")
 
     def _phase(self, name: str, items: Sequence[Prepared], run: Callable[[], LoadRun], **meta: Any) -> Phase:
         """Run ``run`` over ``items`` and wait for every verdict; service CPU from its counters."""
@@ -250,6 +263,8 @@ class Bench:
     def scenario(self, scenario: Scenario) -> ScenarioResult:
         """Pre-generate, floor, sweep, saturate, open loop at 50 % and 80 %, verify the verdicts."""
         opts = self.options
+        if opts.quiet_wait:
+            self.wait_quiet(opts.quiet_wait)
         total = len(opts.sweep) * opts.sweep_n + 3 * opts.n
         self.log(f"[{scenario.name}] pre-generating {total} transactions and wallet responses")
         batch = prepare(self.service, self.http, scenario, self.issuers, total, scenario.name)
@@ -310,7 +325,14 @@ class Bench:
         result.rss_start_mib = _mib(self.service.rss_kib())
         size = min(1000, verifications)
         done, cpu, started = 0, 0.0, time.monotonic()
-        result.series.append({"verifications": 0, "rss_mib": result.rss_start_mib, "seconds": 0.0})
+        result.series.append(
+            {
+                "verifications": 0,
+                "rss_kib": self.service.rss_kib(),
+                "rss_mib": result.rss_start_mib,
+                "seconds": 0,
+            }
+        )
         while done < verifications:
             batch = prepare(
                 self.service,
@@ -324,14 +346,24 @@ class Bench:
             self.verify_verdicts(batch.items)
             done += phase.count
             cpu += phase.service_cpu_s
-            rss = _mib(self.service.rss_kib())
+            rss = self.service.rss_kib()
             result.series.append(
-                {"verifications": done, "rss_mib": rss, "seconds": round(time.monotonic() - started, 1)}
+                {
+                    "verifications": done,
+                    "rss_kib": rss,
+                    "rss_mib": _mib(rss),
+                    "seconds": round(time.monotonic() - started, 1),
+                }
             )
-            self.log(f"[soak] {done}/{verifications} verified, RSS {rss} MiB")
+            self.log(f"[soak] {done}/{verifications} verified, RSS {_mib(rss)} MiB")
         result.rss_end_mib = _mib(self.service.rss_kib())
         result.peak_rss_mib = _mib(self.service.peak_rss_kib())
         result.cpu_per_verification_ms = cpu / done * 1e3
+        middle = next(p for p in result.series if p["verifications"] >= done / 2)
+        last = result.series[-1]
+        if last["verifications"] > middle["verifications"]:
+            growth = (last["rss_kib"] - middle["rss_kib"]) / (last["verifications"] - middle["verifications"])
+            result.second_half_growth_kib_per_1000 = round(growth * 1000, 1)
         return result
 
 

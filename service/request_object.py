@@ -16,6 +16,7 @@ from service.jose.jws import PrivateKey, sign_jws, unsigned_jwt
 from service.transaction.state import TransactionState
 from service.vocabulary import (
     CLIENT_ID_SCHEME_REDIRECT_URI,
+    FORMAT_DC_SD_JWT,
     FORMAT_JWT_VC_JSON,
     FORMAT_JWT_VP_JSON,
     ID_TOKEN_TYPE_SUBJECT_SIGNED,
@@ -49,6 +50,7 @@ def build_client_metadata(
     """Verifier metadata sent by value (d20 §9.1 ``vp_formats``; SIOPv2 §7.5)."""
     vp_alg = {"alg": list(holder_algs)}
     vc_alg = {"alg": list(issuer_algs)}
+    sd_jwt = {"sd-jwt_alg_values": list(issuer_algs), "kb-jwt_alg_values": list(holder_algs)}
     return {
         "vp_formats": {
             FORMAT_JWT_VP_JSON: vp_alg,
@@ -56,6 +58,9 @@ def build_client_metadata(
             # The DIF registry names, for wallets that only know those.
             "jwt_vp": vp_alg,
             "jwt_vc": vc_alg,
+            # SD-JWT VC under its current and its pre-draft-23 name (OpenID4VP d23 App. B.4.2).
+            FORMAT_DC_SD_JWT: sd_jwt,
+            "vc+sd-jwt": sd_jwt,
         },
         "subject_syntax_types_supported": list(subject_syntax_types),
         "id_token_signing_alg_values_supported": list(holder_algs),

@@ -136,7 +136,8 @@ def parse_trust_list(data: bytes | str, *, base: Path | None = None) -> TrustLis
     for entry in parsed.issuers:
         if entry.id in issuers:
             raise ConfigurationError("config.trust", "An issuer is listed twice in the trust file")
-        if entry.metadata and not entry.id.startswith("https://"):
+        if entry.metadata and not entry.id.startswith(("https://", "http://")):
+            # http is only ever fetched where the outbound policy allows it (development).
             raise ConfigurationError("config.trust", "Issuer metadata needs an https issuer id")
         issuers[entry.id] = TrustedIssuer(
             id=entry.id,

@@ -254,7 +254,7 @@ def _check_format_allowed(
     if allowed is None:
         return
     candidate = chain[-1]
-    permitted = allowed.permits(candidate.format, candidate.alg) and all(
+    permitted = allowed.permits(candidate.format, candidate.alg, getattr(candidate, "kb_alg", None)) and all(
         allowed.permits(outer.format, outer.alg) for outer in chain[:-1] if allowed.lists(outer.format)
     )
     if not permitted:

@@ -63,6 +63,8 @@ class VerifiedSdJwt:
     disclosed_paths: tuple[tuple[str | int, ...], ...]
     issuer: str
     vct: str
+    kb_alg: str
+    """The Key Binding JWT's algorithm (checked against a definition's ``kb-jwt_alg_values``)."""
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -128,7 +130,14 @@ def verify_sd_jwt_vc(
         disclosed_paths=processed.disclosed_paths,
         issuer=inspected.issuer,
         vct=vct,
+        kb_alg=_kb_alg(inspected.presentation),
     )
+
+
+def _kb_alg(presentation: SdJwtPresentation) -> str:
+    # Only called after verify_key_binding succeeded, so the KB-JWT exists and decodes.
+    assert presentation.kb_jwt is not None
+    return decode_jws(presentation.kb_jwt, kind=CREDENTIAL).alg
 
 
 def _bound_holder_key(cnf: object, holder: Holder) -> PublicJwk:

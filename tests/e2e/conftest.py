@@ -7,6 +7,7 @@ over HTTP, through the holder simulator in ``tests/e2e/actors`` (which imports n
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import threading
@@ -77,17 +78,25 @@ class RunningService:
         jwks = self.jwks()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for attempt in self.receiver.delivered:
-                claims = verify_verdict(attempt.body.decode(), jwks)
+            for claims in self._own_verdicts(jwks):
                 if claims["txn"] == transaction_id and claims.get("final", True) is final:
                     return claims
             time.sleep(0.02)
         raise AssertionError(f"no verdict for {transaction_id}")
 
     def verdicts_for(self, transaction_id: str) -> list[dict[str, Any]]:
-        jwks = self.jwks()
-        claims = [verify_verdict(a.body.decode(), jwks) for a in self.receiver.delivered]
-        return [c for c in claims if c["txn"] == transaction_id]
+        return [c for c in self._own_verdicts(self.jwks()) if c["txn"] == transaction_id]
+
+    def _own_verdicts(self, jwks: dict[str, Any]) -> list[dict[str, Any]]:
+        """Verdicts signed by this service (a shared receiver also hears other services' kids)."""
+        own_kids = {key["kid"] for key in jwks["keys"]}
+        verdicts = []
+        for attempt in self.receiver.delivered:
+            token = attempt.body.decode()
+            header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+            if header.get("kid") in own_kids:
+                verdicts.append(verify_verdict(token, jwks))
+        return verdicts
 
     def stop(self) -> None:
         self.backend.close()

@@ -4,13 +4,17 @@ SIOPv2 ID Token's holder through `cnf` and the KB-JWT."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.actors import DELETE, KeyPair, SdJwtIssuer, Wallet, make_disclosure
-from tests.e2e.conftest import AV_VCT, PID_VCT, Issuers, RunningService
+from tests.e2e.actors import DELETE, KeyPair, SdJwtIssuer, Wallet, WebhookReceiver, make_disclosure
+from tests.e2e.conftest import AV_VCT, PID_VCT, Issuers, RunningService, start_service
 
 PID_SD = (
     "given_name",
@@ -291,3 +295,99 @@ def test_rejected_digest_mismatch(
     issued = _pid(issuers, wallet, payload_overrides={"_sd_alg": "sha-512"})
     presentation = wallet.present_sd_jwt(request, issued, disclose=AGE_18)
     _expect(service, created, _send(wallet, request, presentation), "sd_jwt.digest_mismatch")
+
+
+class _MetadataServer:
+    """A real HTTP server publishing JWT VC Issuer Metadata for one issuer, counting requests."""
+
+    def __init__(self, key: KeyPair) -> None:
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                body = json.dumps(
+                    {"issuer": server.issuer, "jwks": {"keys": [key.public_jwk() | {"kid": "k1"}]}}
+                ).encode()
+                self.send_response(200 if self.path == "/.well-known/jwt-vc-issuer/issuer" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://localhost:{self.httpd.server_address[1]}/issuer"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_issuer_keys_from_jwt_vc_issuer_metadata(
+    tmp_path: Path, receiver: WebhookReceiver, make_wallet: Callable[..., Wallet]
+) -> None:
+    """An https-style issuer whose key is published in its metadata is verified; the metadata is cached."""
+    key = KeyPair.generate("p256")
+    metadata = _MetadataServer(key)
+    issuer = SdJwtIssuer(key, metadata.issuer, kid="k1")
+    trust = {"issuers": [{"id": metadata.issuer, "metadata": True, "vct": [AV_VCT]}]}
+    service = start_service(tmp_path, receiver, trust)
+    try:
+        for _ in range(2):
+            wallet = make_wallet()
+            created, request = _begin(service, wallet, "age-attestation-over-18")
+            issued = issuer.issue(
+                {"age_over_18": True},
+                vct=AV_VCT,
+                holder_jwk=wallet.holder.key.public_jwk(),
+                sd=("age_over_18",),
+            )
+            answer = _send(wallet, request, wallet.present_sd_jwt(request, issued))
+            assert answer.status_code == 200, answer.text
+            assert service.verdict(created["transaction_id"])["credentials"][0]["issuer"] == metadata.issuer
+        assert metadata.hits == 1
+    finally:
+        service.stop()
+        metadata.close()
+
+
+def test_kb_jwt_alg_values_of_the_definition_are_honoured(
+    service: RunningService, issuers: Issuers, make_wallet: Callable[..., Wallet]
+) -> None:
+    """An inline definition allowing only ES256 key binding refuses an EdDSA KB-JWT."""
+    definition = {
+        "id": "es256-binding-only",
+        "input_descriptors": [
+            {
+                "id": "age",
+                "format": {"dc+sd-jwt": {"sd-jwt_alg_values": ["EdDSA"], "kb-jwt_alg_values": ["ES256"]}},
+                "constraints": {"fields": [{"path": ["$.age_over_18"], "filter": {"const": True}}]},
+            }
+        ],
+    }
+    wallet = make_wallet("ed25519")
+    created = service.create(definition_id=None, presentation_definition=definition)
+    request = wallet.fetch_request(created["authorization_request_uri"])
+    issued = issuers.did_sd.issue(
+        {"age_over_18": True}, vct=AV_VCT, holder_jwk=wallet.holder.key.public_jwk(), sd=("age_over_18",)
+    )
+    answer = _send(wallet, request, wallet.present_sd_jwt(request, issued))
+    _expect(service, created, answer, "submission.format_not_allowed")
+
+
+def test_client_metadata_lists_sd_jwt_formats(
+    service: RunningService, make_wallet: Callable[..., Wallet]
+) -> None:
+    """The request object's client_metadata names dc+sd-jwt and vc+sd-jwt with both algorithm lists."""
+    wallet = make_wallet()
+    _, request = _begin(service, wallet, "age-over-18-sd-jwt")
+    formats = request.client_metadata["vp_formats"]
+    for name in ("dc+sd-jwt", "vc+sd-jwt"):
+        assert "ES256" in formats[name]["sd-jwt_alg_values"]
+        assert "EdDSA" in formats[name]["kb-jwt_alg_values"]

@@ -45,3 +45,29 @@ class TestParseFormats:
         """A value that is not an object, or an alg that is not a non-empty string array, is refused."""
         with pytest.raises(InvalidFormatError):
             parse_formats(raw)
+
+
+class TestSdJwtAlgorithms:
+    """SD-JWT format objects list issuer and key binding algorithms separately (OpenID4VP App. B.4)."""
+
+    def test_sd_jwt_and_kb_jwt_alg_values(self) -> None:
+        """sd-jwt_alg_values bound the issuer alg, kb-jwt_alg_values the KB-JWT alg; aliases merge."""
+        allowed = parse_formats(
+            {
+                "dc+sd-jwt": {"sd-jwt_alg_values": ["ES256"], "kb-jwt_alg_values": ["ES256"]},
+                "vc+sd-jwt": {"sd-jwt_alg_values": ["EdDSA"], "kb-jwt_alg_values": ["EdDSA"]},
+            }
+        )
+        assert allowed.permits("dc+sd-jwt", "EdDSA", "ES256")
+        assert not allowed.permits("dc+sd-jwt", "ES384", "ES256")
+        assert not allowed.permits("dc+sd-jwt", "ES256", "ES384")
+
+    def test_kb_alg_unrestricted_without_kb_jwt_alg_values(self) -> None:
+        """Without kb-jwt_alg_values any key binding algorithm passes the format check."""
+        allowed = parse_formats({"dc+sd-jwt": {"sd-jwt_alg_values": ["ES256"]}})
+        assert allowed.permits("dc+sd-jwt", "ES256", "EdDSA")
+
+    def test_malformed_kb_jwt_alg_values(self) -> None:
+        """kb-jwt_alg_values must be a non-empty array of strings."""
+        with pytest.raises(InvalidFormatError):
+            parse_formats({"dc+sd-jwt": {"kb-jwt_alg_values": "ES256"}})
