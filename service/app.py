@@ -184,7 +184,9 @@ def create_app(
         keyring=keyring,
         identity=_client_identity(settings, keyring),
         definitions=load_definitions(Path(settings.definitions_dir)),
-        trust=load_trust_file(Path(settings.trust_file) if settings.trust_file else None),
+        trust=load_trust_file(
+            Path(settings.trust_file) if settings.trust_file else None, any_issuer=settings.trust_any_issuer
+        ),
         keys=KeySources(
             dids=resolver or LocalDidResolver(methods=frozenset(_HOLDER_DID_METHODS)),
             metadata=IssuerMetadataResolver(http_client, outbound, clock=clock),

@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     trust_file: str | None = None
     """JSON file listing trusted credential issuers; without it no issuer is trusted."""
 
+    trust_any_issuer: bool = False
+    """Accept credentials from ANY issuer whose key a DID provides. Only for demos and tests: the verdict
+    then reports ``trust.rule = any_issuer`` so a backend can tell."""
+
     api_keys: tuple[str, ...] = ()
     """Bearer API keys accepted on the backend API."""
 

@@ -33,7 +33,7 @@ from cryptography import x509
 from service.errors import ConfigurationError, MalformedKey
 from service.jose.jwk import PublicJwk, parse_public_jwk
 
-__all__ = ["TrustList", "TrustedIssuer", "load_trust_file", "parse_trust_list"]
+__all__ = ["TrustDecision", "TrustList", "TrustedIssuer", "load_trust_file", "parse_trust_list"]
 
 _MAX_TRUST_FILE = 1024 * 1024
 
@@ -67,6 +67,8 @@ class TrustedIssuer:
     """Roots an ``x5c`` chain in the issuer's credentials may lead to (empty: x5c not accepted)."""
     metadata: bool = False
     """Keys may come from the issuer's JWT VC Issuer Metadata (SD-JWT VC -18 §3)."""
+    rule: str = "trust_file"
+    """Which rule admitted the issuer (reported in the verdict): ``trust_file`` or ``any_issuer``."""
 
     def admits_types(self, types: Iterable[str]) -> bool:
         """True when the issuer is trusted for at least one of the credential's types."""
@@ -78,16 +80,35 @@ class TrustedIssuer:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustDecision:
+    """Why an issuer was accepted, as the verdict reports it."""
+
+    rule: str
+    """``trust_file`` or ``any_issuer``."""
+    key_source: str
+    """Where the issuer key came from: ``did``, ``jwks`` (pinned), ``x5c`` or ``metadata``."""
+    narrowed_by_definition: bool
+    """The definition's own ``trusted_issuers`` list applied as well."""
+
+
+@dataclass(frozen=True, slots=True)
 class TrustList:
-    """The configured trusted issuers, by id."""
+    """The configured trusted issuers, by id; ``any_issuer`` admits every DID issuer on purpose."""
 
     issuers: Mapping[str, TrustedIssuer]
+    any_issuer: bool = False
 
     def lookup(self, issuer_id: str, *, narrowed_to: frozenset[str] | None = None) -> TrustedIssuer | None:
         """The trust entry for ``issuer_id``, if trusted (and inside a definition's narrower list)."""
         if narrowed_to is not None and issuer_id not in narrowed_to:
             return None
-        return self.issuers.get(issuer_id)
+        entry = self.issuers.get(issuer_id)
+        if entry is None and self.any_issuer and issuer_id.startswith("did:"):
+            # "Any issuer" still needs a key bound to the issuer's identity: only a DID provides one.
+            return TrustedIssuer(
+                id=issuer_id, name=None, pinned_keys=None, credential_types=None, rule="any_issuer"
+            )
+        return entry
 
 
 def _pinned_keys(entry: _IssuerEntry) -> tuple[tuple[str | None, PublicJwk], ...] | None:
@@ -151,14 +172,15 @@ def parse_trust_list(data: bytes | str, *, base: Path | None = None) -> TrustLis
     return TrustList(issuers=issuers)
 
 
-def load_trust_file(path: Path | None) -> TrustList:
-    """Read the trust file; no file means an empty list (nothing is trusted)."""
+def load_trust_file(path: Path | None, *, any_issuer: bool = False) -> TrustList:
+    """Read the trust file; no file means an empty list (nothing is trusted unless ``any_issuer``)."""
     if path is None:
-        return TrustList(issuers={})
+        return TrustList(issuers={}, any_issuer=any_issuer)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError("config.trust", f"Cannot read the trust file {path.name}") from exc
     if len(data) > _MAX_TRUST_FILE:
         raise ConfigurationError("config.trust", "The trust file is too large")
-    return parse_trust_list(data, base=path.parent)
+    trust = parse_trust_list(data, base=path.parent)
+    return TrustList(issuers=trust.issuers, any_issuer=any_issuer)

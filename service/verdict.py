@@ -55,6 +55,8 @@ class CredentialEntry(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=T
     status: str
     vct: str | None = None
     """The SD-JWT VC type, for `dc+sd-jwt` credentials."""
+    trust: dict[str, Any] | None = None
+    """Which rule admitted the issuer, where its key came from, whether the definition narrowed trust."""
 
 
 class Verdict(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):

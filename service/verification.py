@@ -9,7 +9,7 @@ awaits) and only for trusted issuers; everything else is pure and raises at the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ from service.presentation_exchange import (
     parse_submission,
 )
 from service.response import AuthorizationResponse
-from service.trust import TrustedIssuer, TrustList
+from service.trust import TrustDecision, TrustedIssuer, TrustList
 from service.vocabulary import FORMAT_DC_SD_JWT, FORMAT_JWT_VC_JSON, FORMAT_JWT_VP_JSON
 from service.vp_formats.jwt_vc_json import (
     PresentationExpectations,
@@ -275,12 +275,20 @@ class _Credentials:
             raise _untrusted()
         return entry
 
+    def _decision(self, entry: TrustedIssuer, key_source: str) -> TrustDecision:
+        return TrustDecision(
+            rule=entry.rule,
+            key_source=key_source,
+            narrowed_by_definition=self._expected.trusted_issuers is not None,
+        )
+
     def _verify_vc_jwt(self, jws: Jws) -> VerifiedCredential:
         issuer = credential_issuer(jws)
         entry = self._trusted(issuer)
+        key, source = self._issuer_key(jws, entry)
         credential = verify_credential(
             jws,
-            issuer_key=self._issuer_key(jws, entry),
+            issuer_key=key,
             holder=self._holder,
             allowed_algs=self._policy.issuer_algs,
             now=self._now,
@@ -288,13 +296,14 @@ class _Credentials:
         )
         if not entry.admits_types(credential.types):
             raise _untrusted()
-        return credential
+        return replace(credential, trust=self._decision(entry, source))
 
     def _verify_sd_jwt(self, inspected: InspectedSdJwt) -> VerifiedSdJwt:
         entry = self._trusted(inspected.issuer)
+        key, source = self._issuer_key(inspected.jws, entry)
         credential = verify_sd_jwt_vc(
             inspected,
-            issuer_key=self._issuer_key(inspected.jws, entry),
+            issuer_key=key,
             holder=self._holder,
             expected=SdJwtExpectations(
                 client_id=self._expected.client_id,
@@ -308,20 +317,21 @@ class _Credentials:
         )
         if not entry.admits_vct(credential.vct):
             raise _untrusted()
-        return credential
+        return replace(credential, trust=self._decision(entry, source))
 
-    def _issuer_key(self, jws: Jws, entry: TrustedIssuer) -> PublicJwk:
-        """The issuer's key by the mechanism its trust entry permits (an attacker must not choose it)."""
+    def _issuer_key(self, jws: Jws, entry: TrustedIssuer) -> tuple[PublicJwk, str]:
+        """The issuer's key, and its source, by the mechanism its trust entry permits (never the token's)."""
         if "x5c" in jws.header:
-            return self._x5c_key(jws, entry)
+            return self._x5c_key(jws, entry), "x5c"
         if entry.pinned_keys is not None:
-            return _by_kid(entry.pinned_keys, jws.kid)
+            return _by_kid(entry.pinned_keys, jws.kid), "jwks"
         if entry.id in self._documents:
+            document = self._documents[entry.id]
             return select_verification_method(
-                self._documents[entry.id], jws.kid, relationship="assertionMethod"
-            ).public_key
+                document, jws.kid, relationship="assertionMethod"
+            ).public_key, "did"
         if entry.id in self._metadata:
-            return _by_kid(self._metadata[entry.id], jws.kid)
+            return _by_kid(self._metadata[entry.id], jws.kid), "metadata"
         raise CredentialInvalid("credential.no_key_source", "No permitted way to find the issuer's key")
 
     def _x5c_key(self, jws: Jws, entry: TrustedIssuer) -> PublicJwk:

@@ -34,7 +34,7 @@ from service.request_object import ClientIdentity, build_request_object
 from service.response import ResponseLimits, WalletError, parse_response
 from service.transaction.seal import seal, unseal
 from service.transaction.state import PROFILE_DRAFT20, TransactionState
-from service.trust import TrustList
+from service.trust import TrustDecision, TrustList
 from service.verdict import (
     CredentialEntry,
     HolderEntry,
@@ -383,12 +383,23 @@ def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
                 issuer=getattr(credential, "issuer", ""),
                 types=list(getattr(credential, "types", ())),
                 vct=getattr(credential, "vct", None),
+                trust=_trust_entry(getattr(credential, "trust", None)),
                 claims=disclosed_claims(result),
                 # Status lists come with a later issue; say so rather than claim "valid".
                 status="not_checked",
             )
         )
     return entries
+
+
+def _trust_entry(decision: TrustDecision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {
+        "rule": decision.rule,
+        "key_source": decision.key_source,
+        "narrowed_by_definition": decision.narrowed_by_definition,
+    }
 
 
 def _digest_prefix(digest: str) -> bytes:

@@ -7,7 +7,7 @@ and the issuer keys arrive resolved.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from service.errors import CredentialInvalid, HolderBindingFailed, MalformedKey,
 from service.id_token import Holder, check_audience, check_nonce, check_time_claims
 from service.jose.jwk import PublicJwk, jwk_thumbprint, parse_public_jwk
 from service.jose.jws import Jws, TokenKind, decode_jws, verify_jws
+from service.trust import TrustDecision
 from service.vocabulary import (
     FORMAT_JWT_VC_JSON,
     FORMAT_JWT_VP_JSON,
@@ -76,7 +77,8 @@ class VerifiedCredential:
     issuer: str
     types: tuple[str, ...]
     subject: str | None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    trust: TrustDecision | None = None
+    """Filled in by the pipeline once the issuer's trust rule and key source are known."""
 
 
 def _check_typ(jws: Jws, kind: TokenKind) -> None:

@@ -26,6 +26,7 @@ from service.sd_jwt import (
     split_presentation,
     verify_key_binding,
 )
+from service.trust import TrustDecision
 from service.vocabulary import FORMAT_DC_SD_JWT, SD_JWT_VC_TYPES
 from service.vp_formats.jwt_vc_json import CREDENTIAL
 
@@ -65,6 +66,8 @@ class VerifiedSdJwt:
     vct: str
     kb_alg: str
     """The Key Binding JWT's algorithm (checked against a definition's ``kb-jwt_alg_values``)."""
+    trust: TrustDecision | None = None
+    """Filled in by the pipeline once the issuer's trust rule and key source are known."""
 
     @property
     def types(self) -> tuple[str, ...]:

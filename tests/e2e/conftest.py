@@ -115,42 +115,8 @@ def _free_socket() -> socket.socket:
 def start_service(
     tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, Any], **overrides: Any
 ) -> RunningService:
-    """Start the real app under uvicorn on an ephemeral port."""
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    trust_file = tmp_path / "trust.json"
-    trust_file.write_text(json.dumps(trust))
-    settings = load_settings(
-        {},
-        public_url=f"http://127.0.0.1:{port}",
-        definitions_dir=str(REPO_ROOT / "definitions"),
-        trust_file=str(trust_file),
-        webhook_url=receiver.url,
-        webhook_secrets=(WEBHOOK_SECRET,),
-        webhook_base_delay=0.05,
-        webhook_max_delay=0.3,
-        log_level="warning",
-        **overrides,
-    )
-    clock = OffsetClock()
-    app = create_app(settings, clock=clock, keyring=generate_keyring())
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("service did not start")
-        time.sleep(0.01)
-    return RunningService(
-        url=f"http://127.0.0.1:{port}",
-        clock=clock,
-        receiver=receiver,
-        server=server,
-        thread=thread,
-        sock=sock,
-    )
+    """Start the real app under uvicorn on an ephemeral 127.0.0.1 port; any setting may be overridden."""
+    return start_service_at(tmp_path, receiver, trust, host="127.0.0.1", **overrides)
 
 
 PID_ISSUER = "https://pid.example"

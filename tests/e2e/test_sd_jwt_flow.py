@@ -78,6 +78,7 @@ def test_pid_proves_age_over_18(
     assert credential["issuer"] == "https://pid.example"
     assert credential["vct"] == PID_VCT
     assert credential["claims"] == {"age_over_18": True}
+    assert credential["trust"] == {"rule": "trust_file", "key_source": "x5c", "narrowed_by_definition": False}
 
 
 def test_pid_birthdate_proves_age_over_21_without_revealing_it(
@@ -133,6 +134,7 @@ def test_age_attestation_from_a_did_issuer(
         "vct": AV_VCT,
         "claims": None,
         "status": "not_checked",
+        "trust": {"rule": "trust_file", "key_source": "did", "narrowed_by_definition": False},
     }
 
 

@@ -1,0 +1,79 @@
+"""Issuer policy over HTTP: the explicit any-issuer switch, per-definition narrowing, and the verdict's
+account of which rule admitted the issuer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.actors import Issuer, KeyPair, Wallet, WebhookReceiver
+from tests.e2e.conftest import REPO_ROOT, Issuers, start_service
+
+
+def test_any_issuer_switch_admits_a_did_issuer_and_says_so(
+    tmp_path: Path, receiver: WebhookReceiver, make_wallet: Callable[..., Wallet]
+) -> None:
+    """With trust_any_issuer on, an unlisted did:key issuer is accepted and the verdict says any_issuer."""
+    service = start_service(tmp_path, receiver, {"issuers": []}, trust_any_issuer=True)
+    try:
+        wallet = make_wallet()
+        created = service.create()
+        request = wallet.fetch_request(created["authorization_request_uri"])
+        stranger = Issuer(KeyPair.generate("ed25519"))
+        answer = wallet.respond(request, [stranger.issue(wallet.holder.id, {"ageOver21": True})])
+        assert answer.status_code == 200, answer.text
+        [credential] = service.verdict(created["transaction_id"])["credentials"]
+        assert credential["trust"] == {
+            "rule": "any_issuer",
+            "key_source": "did",
+            "narrowed_by_definition": False,
+        }
+    finally:
+        service.stop()
+
+
+def test_without_the_switch_the_same_issuer_is_refused(
+    tmp_path: Path, receiver: WebhookReceiver, make_wallet: Callable[..., Wallet]
+) -> None:
+    """The default trusts nobody who is not listed."""
+    service = start_service(tmp_path, receiver, {"issuers": []})
+    try:
+        wallet = make_wallet()
+        created = service.create()
+        request = wallet.fetch_request(created["authorization_request_uri"])
+        stranger = Issuer(KeyPair.generate("ed25519"))
+        answer = wallet.respond(request, [stranger.issue(wallet.holder.id, {"ageOver21": True})])
+        assert answer.status_code == 400
+        verdict = service.verdict(created["transaction_id"])
+        assert [e["code"] for e in verdict["errors"]] == ["credential.untrusted_issuer"]
+    finally:
+        service.stop()
+
+
+def test_definition_narrows_the_trust_list(
+    tmp_path: Path, receiver: WebhookReceiver, issuers: Issuers, make_wallet: Callable[..., Wallet]
+) -> None:
+    """A definition listing only the second issuer refuses the (globally trusted) first one."""
+    definitions = tmp_path / "definitions"
+    definitions.mkdir()
+    shutil.copy(REPO_ROOT / "definitions" / "age-over-21.json", definitions)
+    narrowed = json.loads((REPO_ROOT / "definitions" / "age-over-21.json").read_text())
+    narrowed["presentation_definition"]["id"] = "age-over-21-second-only"
+    narrowed["trusted_issuers"] = [issuers.second.did]
+    (definitions / "age-over-21-second-only.json").write_text(json.dumps(narrowed))
+    service = start_service(tmp_path, receiver, issuers.trust_file(), definitions_dir=str(definitions))
+    try:
+        outcomes = {}
+        for issuer in (issuers.trusted, issuers.second):
+            wallet = make_wallet()
+            created = service.create(definition_id="age-over-21-second-only")
+            request = wallet.fetch_request(created["authorization_request_uri"])
+            wallet.respond(request, [issuer.issue(wallet.holder.id, {"ageOver21": True})])
+            outcomes[issuer.did] = service.verdict(created["transaction_id"])
+        assert outcomes[issuers.trusted.did]["errors"][0]["code"] == "credential.untrusted_issuer"
+        [credential] = outcomes[issuers.second.did]["credentials"]
+        assert credential["trust"]["narrowed_by_definition"] is True
+    finally:
+        service.stop()
