@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.procs import REPO_ROOT, BenchError
-from bench.report import command_line, machine, markdown, write
-from bench.runner import Bench, Options, ScenarioResult, SoakResult
+from bench.report import command_line, machine, markdown, service_revision, write
+from bench.runner import QUIET_CORES, Bench, Options, ScenarioResult, SoakResult
 from bench.workload import SCENARIOS
 
 DEFAULT_SOAK = 5000
@@ -68,7 +68,7 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
         n=n,
         scenarios=[SCENARIOS[name] for name in names],
         sweep=sweep,
-        sweep_n=max(10, n // 5),
+        sweep_n=max(10, 2 * n // 5),
         soak=soak,
         ttl=args.ttl,
         seed=args.seed,
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.monotonic()
     bench = Bench(options, _log)
     background = bench.background_load()
-    if background > 0.1:
-        _log(f"warning: other processes keep {background:.2f} cores busy; the numbers will suffer")
+    if background > QUIET_CORES and not options.quiet_wait:
+        _log(f"note: other processes keep {background:.2f} cores busy (--quiet-wait waits for them)")
     scenarios: list[ScenarioResult] = []
     soak: SoakResult | None = None
     try:
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             clients = first.saturation.clients or 1
             soak = bench.soak(options.scenarios[0], options.soak, clients)
     except (BenchError, TimeoutError) as exc:
-        _log(f"benchmark failed: {exc}")
+        _log(f"benchmark failed: {exc}\nservice output (last lines):\n{bench.service.log_tail()}")
         return 1
     finally:
         bench.close()
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line(),
         "smoke": options.smoke,
         "background_load_cores": background,
+        "revision": service_revision(),
         "machine": machine(bench.service_core, bench.driver_core),
         "options": {
             "n": options.n,

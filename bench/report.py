@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +22,25 @@ def _cpuinfo(key: str) -> str | None:
         if name.strip() == key:
             return value.strip()
     return None
+
+
+def service_revision() -> str:
+    """The commit the measured service code comes from, and whether service/ had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "service", "definitions", "pyproject.toml"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit} with uncommitted changes to service/" if dirty else commit
 
 
 def machine(service_core: int | None, driver_core: int | None) -> dict[str, Any]:
@@ -75,7 +95,8 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
         "",
         f"- **Machine:** {m['cpu_model']}, {m['cores']} cores{vm}, {m['memory_gib']} GiB; {m['python']}; "
         f"Linux {m['kernel']}",
-        f"- **Service:** `python -m service` as shipped (one uvicorn worker), {pinning}",
+        f"- **Service:** `python -m service` as shipped (one uvicorn worker), code at {data['revision']}; "
+        f"{pinning}",
         "- **Packages:** " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
         f"- **Command:** `{data['command']}` ({data['duration_s']:.0f} s){smoke}",
         f"- **Per scenario:** {data['options']['n']} responses per measured phase; "
@@ -97,14 +118,12 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
             f"| {s.ratio:.1f}x | {s.rss_after_mib:.0f} ({s.peak_rss_mib:.0f}) | {s.other_load_cores:.2f} |"
         )
     disturbed = [s.scenario for s in scenarios if s.other_load_cores > QUIET_CORES]
-    if disturbed or data["background_load_cores"] > QUIET_CORES:
+    if disturbed:
         lines += [
             "",
-            f"**Warning:** other processes kept {data['background_load_cores']:.2f} cores busy before the "
-            f"run and up to {max(s.other_load_cores for s in scenarios):.2f} during it "
-            f"({', '.join(disturbed) or 'none'} above {QUIET_CORES}): rates and latencies of those rows "
-            "are lower bounds of what a quiet machine does; the CPU-time columns come from the service's own "
-            "counters and hold up better.",
+            f"**Warning:** other processes used more than {QUIET_CORES} cores during the timed phases of "
+            f"{', '.join(disturbed)}: rates and latencies of those rows are lower bounds of what a quiet "
+            "machine does; the CPU-time columns come from the service's own counters and suffer less.",
         ]
     lines += [
         "",
@@ -115,20 +134,24 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
         "",
         "## Details",
         "",
-        "| scenario | CPU ms: create / request object / response | floor ms: holder verifies / issuer "
-        "verifies / 2 x ES256 sign | response CPU / its floor | open-loop rate achieved 50 % / 80 % "
-        "| POST → webhook p50/p95/p99 ms @ 50 % | load generator + sink busy at saturation |",
-        "|---|--:|--:|--:|--:|--:|--:|",
+        "| scenario | CPU ms: create / request object | response CPU ms at saturation / 50 % / 80 % "
+        "| service busy @ 50 % / 80 % | floor ms: holder verifies / issuer verifies / 2 x ES256 sign "
+        "| response CPU / its floor | open-loop rate achieved @ 50 % / 80 % "
+        "| POST → webhook p50/p95/p99 ms @ 50 % | at saturation: POST/s, webhook p50 ms "
+        "| load generator + sink busy at saturation |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in scenarios:
-        f, half, most = s.floor_ms, s.open_loop["50%"], s.open_loop["80%"]
+        f, sat, half, most = s.floor_ms, s.saturation, s.open_loop["50%"], s.open_loop["80%"]
         lines.append(
-            f"| {s.scenario} | {s.create.cpu_per_op_ms:.2f} / {s.request_object.cpu_per_op_ms:.2f} / "
-            f"{s.saturation.cpu_per_verification_ms:.2f} "
+            f"| {s.scenario} | {s.create.cpu_per_op_ms:.2f} / {s.request_object.cpu_per_op_ms:.2f} "
+            f"| {sat.cpu_per_verification_ms:.2f} / {half.cpu_per_verification_ms:.2f} / "
+            f"{most.cpu_per_verification_ms:.2f} | {_pct(half.service_busy)} / {_pct(most.service_busy)} "
             f"| {f['holder_verify_ms']:.3f} ({f['holder_verifies']}) / {f['issuer_verify_ms']:.3f} "
             f"({f['issuer_verifies']}) / {f['sign_ms']:.3f} "
             f"| {s.verification_ratio:.1f}x | {half.verified_rate:.0f} / {most.verified_rate:.0f} per s "
-            f"| {_p(half.e2e_ms)} | {_pct(s.saturation.generator_busy)} |"
+            f"| {_p(half.e2e_ms)} | {sat.post_rate:.0f}, {sat.e2e_ms['p50']:.0f} "
+            f"| {_pct(sat.generator_busy)} |"
         )
     lines += [
         "",

@@ -112,6 +112,7 @@ class ScenarioResult:
     verdicts_verified: int
     webhook_repeats: int
     other_load_cores: float
+    background_before_cores: float
 
 
 @dataclass
@@ -189,7 +190,7 @@ class Bench:
         """Wait (up to ``patience`` seconds) until other processes use under 0.1 cores; return their load."""
         deadline = time.monotonic() + patience
         while True:
-            load = self.background_load()
+            load = self.background_load(0.5)
             if load < QUIET_CORES or time.monotonic() >= deadline:
                 return load
             self.log(f"waiting for a quieter machine: other processes use {load:.2f} cores")
@@ -263,8 +264,7 @@ class Bench:
     def scenario(self, scenario: Scenario) -> ScenarioResult:
         """Pre-generate, floor, sweep, saturate, open loop at 50 % and 80 %, verify the verdicts."""
         opts = self.options
-        if opts.quiet_wait:
-            self.wait_quiet(opts.quiet_wait)
+        background = self.wait_quiet(opts.quiet_wait)
         total = len(opts.sweep) * opts.sweep_n + 3 * opts.n
         self.log(f"[{scenario.name}] pre-generating {total} transactions and wallet responses")
         batch = prepare(self.service, self.http, scenario, self.issuers, total, scenario.name)
@@ -317,6 +317,7 @@ class Bench:
             verdicts_verified=verified,
             webhook_repeats=self.sink_log.repeats,
             other_load_cores=max(p.other_load_cores for p in [*sweep, saturation, *open_results.values()]),
+            background_before_cores=background,
         )
 
     def soak(self, scenario: Scenario, verifications: int, clients: int) -> SoakResult:

@@ -127,6 +127,7 @@ def _policy(settings: Settings) -> VerificationPolicy:
         max_credentials=settings.max_credentials,
         subject_methods=frozenset(_HOLDER_DID_METHODS),
         key_binding_max_age=settings.key_binding_max_age,
+        legacy_profiles=frozenset(settings.legacy_profiles),
     )
 
 

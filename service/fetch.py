@@ -4,7 +4,8 @@ did:web documents now, status lists next: the URL comes from a wallet or a crede
 attacker-chosen. Every request goes through ``service.outbound`` (public addresses only after DNS
 resolution, the connection pinned to the vetted address, time and size caps) and redirects are never
 followed: a 3xx is a failure like any other non-200 answer. The body must carry one of the media types the
-caller accepts (parameters such as ``charset`` are ignored).
+caller accepts (parameters such as ``charset`` are ignored); that is checked per caller at every get, since
+the cache is per URL and the Accept header and ``ttl_hint`` of a shared fetch are those of its first caller.
 
 Caching, per URL, in a bounded LRU:
 
@@ -30,9 +31,9 @@ import asyncio
 import dataclasses
 import functools
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 from urllib.parse import urlsplit
 
 import structlog
@@ -64,8 +65,7 @@ class FetchFailed(DependencyUnavailable):
         self, reason: str | None = None, description: str | None = None, *, http_status: int | None = None
     ) -> None:
         super().__init__(reason, description)
-        self.http_status = http_status
-        """The server's status code, when it answered at all."""
+        self.http_status = http_status  # the server's status code, when it answered at all
 
 
 class FetchRefused(InvalidRequest):
@@ -78,11 +78,10 @@ class FetchRefused(InvalidRequest):
         self, reason: str | None = None, description: str | None = None, *, http_status: int | None = None
     ) -> None:
         super().__init__(reason, description)
-        self.http_status = http_status
-        """The server's status code, when it answered at all (404 tells a caller the resource is gone)."""
+        self.http_status = http_status  # e.g. 404 tells a caller the resource is gone
 
 
-FetchError = FetchFailed | FetchRefused
+_FetchError: TypeAlias = FetchFailed | FetchRefused
 
 
 # --- Policy and result --- #
@@ -136,10 +135,10 @@ class _Failure:
     http_status: int | None
 
     @classmethod
-    def of(cls, error: FetchError) -> _Failure:
+    def of(cls, error: _FetchError) -> _Failure:
         return cls(type(error), error.reason, error.description, error.http_status)
 
-    def error(self) -> FetchError:
+    def error(self) -> _FetchError:
         return self.kind(self.reason, self.description, http_status=self.http_status)
 
 
@@ -168,7 +167,7 @@ class CachedFetcher:
         outbound_policy: outbound.OutboundPolicy,
         *,
         clock: Callable[[], float],
-        policy: FetchPolicy = FetchPolicy(),  # noqa: B008 - frozen, so one shared default is safe
+        policy: FetchPolicy = FetchPolicy(),  # frozen, so one shared default is safe
         resolver: outbound.Resolver | None = None,
     ) -> None:
         self._client = client
@@ -188,7 +187,7 @@ class CachedFetcher:
         else:
             _log.debug("fetch.miss", host=host)
             entry = await asyncio.shield(self._start(url, tuple(accept), ttl_hint))
-        return self._serve(entry, host)
+        return _accepted(self._serve(entry, host), accept)
 
     # --- Cache --- #
 
@@ -248,7 +247,7 @@ class CachedFetcher:
         self._store(url, entry)
         return entry
 
-    def _failed(self, url: str, error: FetchError) -> _Entry:
+    def _failed(self, url: str, error: _FetchError) -> _Entry:
         _log.warning("fetch.failed", host=_host_of(url), reason=error.reason, status=error.http_status)
         previous = self._entries.get(url)
         # Only a transient failure may fall back on the old answer (RFC 5861 §4 covers 5xx and no answer).
@@ -262,7 +261,7 @@ class CachedFetcher:
         self, url: str, accept: tuple[str, ...], ttl_hint: float | None
     ) -> tuple[Fetched, float]:
         response = await self._request(url, accept)
-        content_type = _check_response(response, accept)
+        content_type = _check_response(response)
         ttl = self._ttl_of(response.headers.get("cache-control"), ttl_hint)
         return Fetched(response.body, content_type, self._clock(), stale=False), ttl
 
@@ -283,13 +282,13 @@ class CachedFetcher:
             raise FetchFailed("fetch.unreachable", "The document server could not be reached") from exc
 
     def _ttl_of(self, cache_control: str | None, ttl_hint: float | None) -> float:
-        """Seconds of freshness: the response's, else the caller's hint, else the default (RFC 9111 §5.2.2)."""
+        """Seconds of freshness: the response's, else the hint, else the default (RFC 9111 §5.2.2)."""
         fallback = self._policy.default_ttl if ttl_hint is None else ttl_hint
         return self._policy.clamp(_max_age(cache_control, fallback=fallback, floor=self._policy.min_ttl))
 
 
-def _check_response(response: outbound.OutboundResponse, accept: tuple[str, ...]) -> str:
-    """The media type of a usable answer: 200, complete, one of ``accept``; raise otherwise."""
+def _check_response(response: outbound.OutboundResponse) -> str:
+    """The media type of a usable answer (200, complete); raise otherwise."""
     status = response.status
     if status == _TOO_MANY_REQUESTS or status >= 500:
         raise FetchFailed("fetch.unreachable", "The document server failed", http_status=status)
@@ -297,10 +296,14 @@ def _check_response(response: outbound.OutboundResponse, accept: tuple[str, ...]
         raise FetchRefused("fetch.bad_status", "The document server did not answer 200", http_status=status)
     if response.truncated:
         raise FetchRefused("fetch.too_large", "The document is too large", http_status=status)
-    content_type = _media_type(response.headers.get("content-type", ""))
-    if content_type not in {_media_type(item) for item in accept}:
-        raise FetchRefused("fetch.bad_content_type", "The document has the wrong media type", http_status=status)
-    return content_type
+    return _media_type(response.headers.get("content-type", ""))
+
+
+def _accepted(fetched: Fetched, accept: Sequence[str]) -> Fetched:
+    """``fetched`` if its media type is one the caller accepts (checked per caller: the cache is per URL)."""
+    if fetched.content_type not in {_media_type(item) for item in accept}:
+        raise FetchRefused("fetch.bad_content_type", "The document has the wrong media type", http_status=_OK)
+    return fetched
 
 
 def _max_age(cache_control: str | None, *, fallback: float, floor: float) -> float:
@@ -332,7 +335,3 @@ def _host_of(url: str) -> str:
         return urlsplit(url).hostname or "?"
     except ValueError:
         return "?"
-
-
-def _headers_of(response: outbound.OutboundResponse) -> Mapping[str, str]:
-    return response.headers

@@ -18,6 +18,9 @@ from service.vocabulary import JWK_THUMBPRINT_URN_PREFIX
 
 __all__ = [
     "ID_TOKEN",
+    "PROFILE_SIOPV2",
+    "PROFILE_SIOPV2_EARLY",
+    "PROFILE_SIOP_V1",
     "Holder",
     "IdTokenExpectations",
     "IdTokenSubject",
@@ -30,6 +33,15 @@ __all__ = [
 
 ID_TOKEN = TokenKind("id_token", IdTokenInvalid)
 SubjectMethod = Literal["did", "jwk_thumbprint"]
+
+# Self-issued token profiles (siopv2.md Ambiguities 4). Only the first is on by default.
+PROFILE_SIOPV2 = "siopv2-d13"  # iss == sub (SIOPv2 draft 08 and later)
+PROFILE_SIOP_V1 = "siop-v1"  # OIDC Core §7: iss https://self-issued.me, sub = thumbprint of sub_jwk
+PROFILE_SIOPV2_EARLY = "siopv2-early"  # SIOPv2 drafts <= 07: iss https://self-issued.me/v2
+_LEGACY_ISSUERS = {
+    "https://self-issued.me": PROFILE_SIOP_V1,
+    "https://self-issued.me/v2": PROFILE_SIOPV2_EARLY,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,7 @@ class IdTokenSubject:
     subject: str
     """The normalised subject: a DID, or the RFC 9278 thumbprint URN."""
     did: str | None
+    profile: str = PROFILE_SIOPV2
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,7 @@ class Holder:
     key: PublicJwk
     did: str | None
     document: DidDocument | None
+    profile: str = PROFILE_SIOPV2
 
     def is_named_by(self, value: object) -> bool:
         """True when ``value`` names this holder; a thumbprint may come bare or as the RFC 9278 URN."""
@@ -77,24 +91,40 @@ class Holder:
         )
 
 
-def inspect_id_token(token: object, *, max_length: int) -> IdTokenSubject:
-    """Decode the ID Token and classify its subject (SIOPv2 §11.1 steps 1 and 3)."""
+def inspect_id_token(
+    token: object, *, max_length: int, legacy_profiles: frozenset[str] = frozenset()
+) -> IdTokenSubject:
+    """Decode the ID Token and classify its subject (SIOPv2 §11.1 steps 1 and 3).
+
+    ``legacy_profiles`` enables the older self-issued tokens, each on purpose: SIOP v1 (OIDC Core §7) and
+    early SIOPv2 drafts, whose ``iss`` is a fixed URL rather than the subject.
+    """
     jws = decode_jws(token, kind=ID_TOKEN, max_length=max_length)
     iss, sub = jws.payload.get("iss"), jws.payload.get("sub")
     if not isinstance(sub, str) or not sub:
         raise ID_TOKEN.fail("sub_missing", "ID Token has no sub")
+    profile = PROFILE_SIOPV2
     if iss != sub:
-        raise ID_TOKEN.fail("iss_sub_mismatch", "ID Token iss does not equal sub (not self-issued)")
-    if sub.startswith("did:"):
+        profile = _legacy_profile(iss, legacy_profiles)
+    if sub.startswith("did:") and profile != PROFILE_SIOP_V1:
         if "sub_jwk" in jws.payload:
             raise ID_TOKEN.fail("sub_jwk_forbidden", "ID Token with a DID subject must not carry sub_jwk")
-        return IdTokenSubject(jws=jws, method="did", subject=sub, did=sub)
+        return IdTokenSubject(jws=jws, method="did", subject=sub, did=sub, profile=profile)
     if sub.startswith(JWK_THUMBPRINT_URN_PREFIX) or _looks_like_thumbprint(sub):
         # SIOPv2 prose says "base64url thumbprint", its examples use the RFC 9278 URN: accept both,
         # compare and report in URN form.
         urn = sub if sub.startswith(JWK_THUMBPRINT_URN_PREFIX) else JWK_THUMBPRINT_URN_PREFIX + sub
-        return IdTokenSubject(jws=jws, method="jwk_thumbprint", subject=urn, did=None)
+        return IdTokenSubject(jws=jws, method="jwk_thumbprint", subject=urn, did=None, profile=profile)
     raise ID_TOKEN.fail("unsupported_subject_type", "ID Token subject syntax type is not supported")
+
+
+def _legacy_profile(iss: object, enabled: frozenset[str]) -> str:
+    profile = _LEGACY_ISSUERS.get(iss) if isinstance(iss, str) else None
+    if profile is None:
+        raise ID_TOKEN.fail("iss_sub_mismatch", "ID Token iss does not equal sub (not self-issued)")
+    if profile not in enabled:
+        raise ID_TOKEN.fail("legacy_profile_disabled", "Older self-issued ID Tokens are not enabled")
+    return profile
 
 
 def _looks_like_thumbprint(sub: str) -> bool:
@@ -117,7 +147,14 @@ def verify_id_token(
     _check_subject_matches_key(subject, key)
     check_time_claims(payload, now=now, skew=expected.clock_skew, max_age=expected.max_age, kind=ID_TOKEN)
     check_nonce(payload, expected.nonce, kind=ID_TOKEN)
-    return Holder(id=subject.subject, method=subject.method, key=key, did=subject.did, document=document)
+    return Holder(
+        id=subject.subject,
+        method=subject.method,
+        key=key,
+        did=subject.did,
+        document=document,
+        profile=subject.profile,
+    )
 
 
 def _subject_key(

@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.jose.jws import PrivateKey, sign_jws, unsigned_jwt
+
+if TYPE_CHECKING:
+    from service.asks import Ask
 from service.transaction.state import TransactionState
 from service.vocabulary import (
     CLIENT_ID_SCHEME_REDIRECT_URI,
@@ -23,6 +26,7 @@ from service.vocabulary import (
     JWK_THUMBPRINT_SUBJECT_TYPE,
     REQUEST_OBJECT_TYP,
     RESPONSE_MODE_DIRECT_POST,
+    RESPONSE_TYPE_ID_TOKEN,
     RESPONSE_TYPE_VP_ID_TOKEN,
     SCOPE_OPENID,
     SELF_ISSUED_AUDIENCE,
@@ -68,6 +72,17 @@ def build_client_metadata(
     }
 
 
+def _metadata_for(client_metadata: Mapping[str, Any], ask: Ask) -> dict[str, Any]:
+    """Narrow the advertised subject syntax types to what this sign-in accepts."""
+    metadata = dict(client_metadata)
+    if ask.sign_in is not None:
+        supported = metadata.get("subject_syntax_types_supported", [])
+        metadata["subject_syntax_types_supported"] = [
+            t for t in supported if t in ask.sign_in.subject_syntax_types
+        ]
+    return metadata
+
+
 def subject_syntax_types(did_methods: Sequence[str]) -> list[str]:
     """Subject syntax types we accept: JWK thumbprints and DIDs of the given methods (SIOPv2 §8)."""
     return [JWK_THUMBPRINT_SUBJECT_TYPE, *(f"did:{method}" for method in did_methods)]
@@ -79,7 +94,7 @@ def build_request_object(
     identity: ClientIdentity,
     client_id: str,
     response_uri: str,
-    presentation_definition: Mapping[str, Any],
+    ask: Ask,
     client_metadata: Mapping[str, Any],
     now: float,
 ) -> str:
@@ -89,7 +104,8 @@ def build_request_object(
         "aud": SELF_ISSUED_AUDIENCE,  # SIOPv2 §9.1: static discovery
         "iat": int(now),
         "exp": state.expires_at,
-        "response_type": RESPONSE_TYPE_VP_ID_TOKEN,
+        # Sign-in only asks for the ID Token (SIOPv2 §9); anything else is combined with OpenID4VP.
+        "response_type": RESPONSE_TYPE_VP_ID_TOKEN if ask.definition is not None else RESPONSE_TYPE_ID_TOKEN,
         "scope": SCOPE_OPENID,
         "id_token_type": ID_TOKEN_TYPE_SUBJECT_SIGNED,
         "client_id": client_id,
@@ -98,9 +114,15 @@ def build_request_object(
         "response_uri": response_uri,
         "nonce": state.nonce,
         "state": state.state,
-        "presentation_definition": dict(presentation_definition),
-        "client_metadata": dict(client_metadata),
+        "client_metadata": _metadata_for(client_metadata, ask),
     }
+    if ask.definition is not None:
+        claims["presentation_definition"] = dict(ask.definition.raw)
+    if ask.sign_in is not None and ask.sign_in.self_attested_claims:
+        # OIDC Core §5.5: ask for (voluntary) self-asserted claims in the ID Token.
+        claims["claims"] = {"id_token": dict.fromkeys(ask.sign_in.self_attested_claims)}
+    if ask.id_token_hint is not None:
+        claims["id_token_hint"] = ask.id_token_hint
     header: dict[str, Any] = {"typ": REQUEST_OBJECT_TYP}
     if identity.scheme == CLIENT_ID_SCHEME_REDIRECT_URI or identity.private_key is None:
         return unsigned_jwt(header, claims)

@@ -81,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     key_binding_max_age: PositiveInt = 120
     """Oldest SD-JWT Key Binding JWT ``iat`` accepted, in seconds (it is made when the wallet answers)."""
 
+    legacy_profiles: tuple[Literal["siop-v1", "siopv2-early"], ...] = ()
+    """Older self-issued ID Tokens to accept on purpose: `siop-v1` (iss https://self-issued.me, OIDC Core
+    §7) and `siopv2-early` (iss https://self-issued.me/v2, SIOPv2 drafts up to 07). Off by default."""
+
     holder_algs: tuple[str, ...] = ("EdDSA", "ES256", "ES256K", "ES384", "ES512")
     """Signature algorithms accepted from holders (ID Token, VP). Never `none` or HMAC."""
 

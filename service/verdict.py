@@ -74,6 +74,10 @@ class Verdict(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
     errors: list[ReasonEntry] = []
     holder: HolderEntry | None = None
     credentials: list[CredentialEntry] = []
+    sign_in: dict[str, Any] | None = None
+    """For sign-in: subject, subject_type, key_thumbprint, auth_time, profile (and sub_jwk)."""
+    self_attested: dict[str, str] | None = None
+    """Claims the wallet asserted about itself when asked: never vouched for by an issuer."""
     wallet_error: str | None = None
 
 
@@ -93,7 +97,13 @@ def _new_id() -> str:
 
 
 def verified_verdict(
-    context: VerdictContext, *, now: float, holder: HolderEntry, credentials: Sequence[CredentialEntry]
+    context: VerdictContext,
+    *,
+    now: float,
+    holder: HolderEntry,
+    credentials: Sequence[CredentialEntry],
+    sign_in: dict[str, Any] | None = None,
+    self_attested: dict[str, str] | None = None,
 ) -> Verdict:
     """A positive verdict."""
     return Verdict(
@@ -107,6 +117,8 @@ def verified_verdict(
         correlation_id=context.correlation_id,
         holder=holder,
         credentials=list(credentials),
+        sign_in=sign_in,
+        self_attested=self_attested,
     )
 
 

@@ -9,6 +9,7 @@ awaits) and only for trusted issuers; everything else is pure and raises at the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,6 +28,13 @@ from service.presentation_exchange import (
     parse_submission,
 )
 from service.response import AuthorizationResponse
+from service.sign_in import (
+    SignInPolicy,
+    check_expected_subject,
+    check_subject_type,
+    self_attested_claims,
+    sign_in_result,
+)
 from service.trust import TrustDecision, TrustedIssuer, TrustList
 from service.vocabulary import FORMAT_DC_SD_JWT, FORMAT_JWT_VC_JSON, FORMAT_JWT_VP_JSON
 from service.vp_formats.jwt_vc_json import (
@@ -89,6 +97,8 @@ class VerificationPolicy:
     subject_methods: frozenset[str]
     key_binding_max_age: int = 120
     max_disclosures: int = 256
+    legacy_profiles: frozenset[str] = frozenset()
+    """Older self-issued ID Token profiles accepted on purpose (service.id_token PROFILE_*)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +107,10 @@ class Expectations:
 
     client_id: str
     nonce: str
-    definition: PresentationDefinition
+    definition: PresentationDefinition | None
     trusted_issuers: frozenset[str] | None
+    sign_in: SignInPolicy | None = None
+    expected_subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +118,9 @@ class VerifiedResponse:
     """A response that passed every check."""
 
     holder: Holder
-    submission: SubmissionResult
+    submission: SubmissionResult | None
+    sign_in: dict[str, Any] | None = None
+    self_attested: dict[str, str] | None = None
 
 
 async def verify_response(
@@ -118,10 +132,14 @@ async def verify_response(
     keys: KeySources,
     now: float,
 ) -> VerifiedResponse:
-    """Verify the ID Token, every presentation and the submission; raise at the first failure."""
-    holder = await _verify_holder(
+    """Verify the ID Token, sign-in rules, each presentation and the submission; raise at first failure."""
+    holder, id_token_claims = await _verify_holder(
         response.id_token, expected=expected, policy=policy, resolver=keys.dids, now=now
     )
+    sign_in, self_attested = _sign_in(holder, id_token_claims, expected)
+    if expected.definition is None:
+        # Sign-in only: nothing else was asked, so nothing else is looked at.
+        return VerifiedResponse(holder=holder, submission=None, sign_in=sign_in, self_attested=self_attested)
     tokens = _presentation_tokens(response.vp_token, policy)
     if response.presentation_submission is None:
         raise SubmissionMismatch("submission.missing", "The response has no presentation_submission")
@@ -129,7 +147,18 @@ async def verify_response(
     credentials = _Credentials(tokens, holder=holder, expected=expected, policy=policy, trust=trust, now=now)
     await credentials.fetch_issuer_keys(keys)
     result = evaluate_submission(expected.definition, submission, response.vp_token, credentials.lookup)
-    return VerifiedResponse(holder=holder, submission=result)
+    return VerifiedResponse(holder=holder, submission=result, sign_in=sign_in, self_attested=self_attested)
+
+
+def _sign_in(
+    holder: Holder, claims: Mapping[str, Any], expected: Expectations
+) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+    if expected.sign_in is None:
+        return None, None
+    check_subject_type(holder, expected.sign_in)
+    check_expected_subject(holder, expected.expected_subject)
+    attested = self_attested_claims(claims, expected.sign_in.self_attested_claims)
+    return sign_in_result(holder, claims), (attested if expected.sign_in.self_attested_claims else None)
 
 
 async def _verify_holder(
@@ -139,14 +168,16 @@ async def _verify_holder(
     policy: VerificationPolicy,
     resolver: DidResolver,
     now: float,
-) -> Holder:
+) -> tuple[Holder, Mapping[str, Any]]:
     if id_token is None:
         raise IdTokenInvalid("id_token.missing", "The response has no id_token")
-    subject = inspect_id_token(id_token, max_length=policy.max_token_bytes)
+    subject = inspect_id_token(
+        id_token, max_length=policy.max_token_bytes, legacy_profiles=policy.legacy_profiles
+    )
     document: DidDocument | None = None
     if subject.did is not None:
         document = await resolver.resolve(subject.did)
-    return verify_id_token(
+    holder = verify_id_token(
         subject,
         document=document,
         expected=IdTokenExpectations(
@@ -159,6 +190,7 @@ async def _verify_holder(
         ),
         now=now,
     )
+    return holder, subject.jws.payload
 
 
 def _presentation_tokens(vp_token: Any, policy: VerificationPolicy) -> tuple[str, ...]:
@@ -351,9 +383,12 @@ def _untrusted() -> CredentialInvalid:
 def _by_kid(keys: IssuerKeys, kid: str | None) -> PublicJwk:
     """A pinned or published key by ``kid`` (a DID URL names it by fragment); without kid, the only one."""
     if kid is not None:
-        fragment = kid.split("#", 1)[1] if "#" in kid else None
+        names = {kid}
+        if "#" in kid:
+            fragment = kid.split("#", 1)[1]
+            names |= {fragment, f"#{fragment}"}
         for candidate_kid, key in keys:
-            if candidate_kid is not None and candidate_kid in (kid, fragment, f"#{fragment}"):
+            if candidate_kid is not None and candidate_kid in names:
                 return key
         raise CredentialInvalid("credential.unknown_key", "The issuer key named by kid is not known")
     if len(keys) == 1:

@@ -11,24 +11,17 @@ import ipaddress
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import msgspec
 import structlog
 
+from service.asks import AskReference, ask_for, hinted_subject, reference_for
 from service.clock import Clock
-from service.errors import BadBackendRequest, ConfigurationError, NotFound, TransactionError, VerifierError
+from service.errors import BadBackendRequest, ConfigurationError, TransactionError, VerifierError
 from service.keys import Keyring
 from service.outbound import OutboundPolicy
-from service.presentation_exchange import (
-    DefinitionRegistry,
-    PresentationDefinition,
-    disclosed_claims,
-    materialize_definition,
-    parse_definition,
-)
+from service.presentation_exchange import DefinitionRegistry, disclosed_claims
 from service.replay import ReplayGuard
 from service.request_object import ClientIdentity, build_request_object
 from service.response import ResponseLimits, WalletError, parse_response
@@ -57,8 +50,6 @@ __all__ = ["CreatedTransaction", "PresentationRequest", "Verifier", "VerifierCon
 
 log = structlog.get_logger("service.verifier")
 
-_MAX_INLINE_DEFINITION = 64 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class PresentationRequest:
@@ -69,6 +60,10 @@ class PresentationRequest:
     webhook_url: str
     """Already resolved against the default and the allow-list."""
     correlation_id: str | None
+    sign_in: Mapping[str, Any] | None = None
+    """An inline sign-in policy (SIOPv2 authentication), alone or beside a presentation definition."""
+    id_token_hint: str | None = None
+    """Re-authentication: an earlier ID Token whose subject must sign in again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +178,13 @@ class Verifier:
     def create(self, request: PresentationRequest) -> CreatedTransaction:
         """Seal a new transaction and hand back the links for the wallet."""
         now = int(self.clock())
-        definition_id, digest, inline = self._definition_reference(request)
+        reference = reference_for(
+            self.definitions,
+            definition_id=request.definition_id,
+            presentation_definition=request.presentation_definition,
+            sign_in=request.sign_in,
+        )
+        self._check_hint(request, reference)
         state = TransactionState(
             id_bytes=_random(),
             nonce_bytes=_random(),
@@ -192,9 +193,11 @@ class Verifier:
             expires_at=now + self.config.transaction_ttl,
             client_id_scheme=self.identity.scheme,
             profile=PROFILE_DRAFT20,
-            definition_id=definition_id,
-            definition_digest=digest,
-            inline_definition=inline,
+            definition_id=reference.definition_id,
+            definition_digest=reference.digest,
+            inline_definition=reference.inline_definition,
+            inline_sign_in=reference.inline_sign_in,
+            id_token_hint=request.id_token_hint,
             # The default target is not sealed in: it keeps the handle (and the QR code) short.
             webhook_url=None if request.webhook_url == self.config.webhooks.default else request.webhook_url,
             correlation_id=request.correlation_id,
@@ -203,7 +206,7 @@ class Verifier:
         client_id = self.client_id_for(handle)
         request_uri = self.request_uri(handle)
         link = "openid4vp://?" + _urlencode({"client_id": client_id, "request_uri": request_uri})
-        log.info("transaction.created", transaction_id=state.id, definition_id=definition_id)
+        log.info("transaction.created", transaction_id=state.id, definition_id=reference.definition_id)
         return CreatedTransaction(
             transaction_id=state.id,
             request_uri=request_uri,
@@ -213,26 +216,13 @@ class Verifier:
             expires_at=state.expires_at,
         )
 
-    def _definition_reference(self, request: PresentationRequest) -> tuple[str, bytes | None, bytes | None]:
-        if (request.definition_id is None) == (request.presentation_definition is None):
-            raise BadBackendRequest(
-                "api.definition_choice", "Give exactly one of definition_id and presentation_definition"
-            )
-        if request.definition_id is not None:
-            entry = self.definitions.get(request.definition_id)
-            if entry is None:
-                raise NotFound("definition.unknown", "No definition has that id")
-            return entry.definition.id, _digest_prefix(entry.digest), None
-        raw = msgspec.json.encode(request.presentation_definition)
-        if len(raw) > _MAX_INLINE_DEFINITION:
-            raise BadBackendRequest("definition.too_large", "The presentation definition is too large")
-        definition = parse_definition(request.presentation_definition, error=BadBackendRequest)
-        if self.definitions.get(definition.id) is not None:
-            # The verdict names the definition by id: an inline one must not pass itself off as a named one.
-            raise BadBackendRequest(
-                "definition.id_taken", "An inline definition may not reuse a named definition id"
-            )
-        return definition.id, None, raw
+    def _check_hint(self, request: PresentationRequest, reference: AskReference) -> None:
+        if request.id_token_hint is None:
+            return
+        entry = self.definitions.get(reference.definition_id) if reference.inline_sign_in is None else None
+        if reference.inline_sign_in is None and (entry is None or entry.sign_in is None):
+            raise BadBackendRequest("sign_in.hint_without_sign_in", "id_token_hint needs a sign-in")
+        hinted_subject(request.id_token_hint)
 
     # --- 2. request object --- #
 
@@ -248,35 +238,16 @@ class Verifier:
         state = self._open(handle)
         if now >= state.expires_at:
             raise TransactionError("transaction.expired", "The transaction has expired")
-        definition, _ = self._definition_for(state)
+        ask = ask_for(state, self.definitions)
         return build_request_object(
             state,
             identity=self.identity,
             client_id=self.client_id_for(handle),
             response_uri=self.response_uri(handle),
-            presentation_definition=definition.raw,
+            ask=ask,
             client_metadata=self.config.client_metadata,
             now=now,
         )
-
-    def _definition_for(
-        self, state: TransactionState
-    ) -> tuple[PresentationDefinition, frozenset[str] | None]:
-        """The definition exactly as the wallet saw it: templates filled in at the transaction's date."""
-        trusted: frozenset[str] | None = None
-        if state.inline_definition is not None:
-            definition = parse_definition(
-                msgspec.json.decode(state.inline_definition), error=BadBackendRequest
-            )
-        else:
-            entry = self.definitions.get(state.definition_id)
-            if entry is None or _digest_prefix(entry.digest) != state.definition_digest:
-                raise TransactionError(
-                    "transaction.definition_changed", "The definition changed after the request"
-                )
-            definition = entry.definition
-            trusted = entry.trusted_issuers
-        return materialize_definition(definition, today=_day_of(state.created_at)), trusted
 
     # --- 3. response --- #
 
@@ -319,23 +290,31 @@ class Verifier:
         if isinstance(parsed, WalletError):
             log.info("presentation.wallet_error", wallet_error=parsed.error)
             return rejected_verdict(context, now=now, wallet_error=parsed.error)
-        definition, trusted = self._definition_for(state)
+        ask = ask_for(state, self.definitions)
         verified = await verify_response(
             parsed,
             expected=Expectations(
                 client_id=self.client_id_for(handle),
                 nonce=state.nonce,
-                definition=definition,
-                trusted_issuers=trusted,
+                definition=ask.definition,
+                trusted_issuers=ask.trusted_issuers,
+                sign_in=ask.sign_in,
+                expected_subject=hinted_subject(ask.id_token_hint),
             ),
             policy=self.config.policy,
             trust=self.trust,
             keys=self.keys,
             now=now,
         )
-        log.info("presentation.verified", credentials=len(verified.submission.descriptors))
+        credentials = _credentials(verified)
+        log.info("presentation.verified", credentials=len(credentials), sign_in=verified.sign_in is not None)
         return verified_verdict(
-            context, now=now, holder=_holder_entry(verified), credentials=_credentials(verified)
+            context,
+            now=now,
+            holder=_holder_entry(verified),
+            credentials=credentials,
+            sign_in=verified.sign_in,
+            self_attested=verified.self_attested,
         )
 
     async def _notice_replay(
@@ -373,8 +352,8 @@ def _holder_entry(verified: VerifiedResponse) -> HolderEntry:
 
 
 def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
-    entries = []
-    for result in verified.submission.descriptors:
+    entries: list[CredentialEntry] = []
+    for result in verified.submission.descriptors if verified.submission is not None else ():
         credential = result.credential
         entries.append(
             CredentialEntry(
@@ -400,15 +379,6 @@ def _trust_entry(decision: TrustDecision | None) -> dict[str, Any] | None:
         "key_source": decision.key_source,
         "narrowed_by_definition": decision.narrowed_by_definition,
     }
-
-
-def _digest_prefix(digest: str) -> bytes:
-    # 64 bits tell a changed definition file apart; the handle need not carry the whole digest.
-    return bytes.fromhex(digest[:16])
-
-
-def _day_of(timestamp: int) -> date:
-    return datetime.fromtimestamp(timestamp, tz=UTC).date()
 
 
 def _urlencode(params: Mapping[str, str]) -> str:

@@ -10,6 +10,7 @@ from typing import Final
 
 # --- Authorization request (OpenID4VP d20 §5, SIOPv2 §9) --- #
 RESPONSE_TYPE_VP_ID_TOKEN: Final = "vp_token id_token"
+RESPONSE_TYPE_ID_TOKEN: Final = "id_token"
 SCOPE_OPENID: Final = "openid"
 RESPONSE_MODE_DIRECT_POST: Final = "direct_post"
 ID_TOKEN_TYPE_SUBJECT_SIGNED: Final = "subject_signed_id_token"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
@@ -29,12 +30,15 @@ def _rfc3339(timestamp: int) -> str:
 
 
 def _summary(entry: DefinitionEntry) -> DefinitionSummary:
+    definition = entry.definition
     return DefinitionSummary(
-        id=entry.definition.id,
-        name=entry.definition.name,
-        purpose=entry.definition.purpose,
+        id=entry.id,
+        name=definition.name if definition is not None else None,
+        purpose=definition.purpose if definition is not None else None,
         description=entry.description,
         digest=entry.digest,
+        sign_in=entry.sign_in is not None,
+        presentation=definition is not None,
     )
 
 
@@ -62,6 +66,8 @@ class PresentationController(Controller):
                 presentation_definition=data.presentation_definition,
                 webhook_url=webhook_url,
                 correlation_id=data.correlation_id,
+                sign_in=data.sign_in,
+                id_token_hint=data.id_token_hint,
             )
         )
         return CreatedPresentation(
@@ -103,12 +109,9 @@ class DefinitionController(Controller):
             raise NotFound("definition.unknown", "No definition has that id")
         summary = _summary(entry)
         return DefinitionDetail(
-            id=summary.id,
-            name=summary.name,
-            purpose=summary.purpose,
-            description=summary.description,
-            digest=summary.digest,
-            presentation_definition=dict(entry.definition.raw),
+            **msgspec.structs.asdict(summary),
+            presentation_definition=dict(entry.definition.raw) if entry.definition is not None else None,
+            sign_in_policy=msgspec.to_builtins(entry.sign_in) if entry.sign_in is not None else None,
             trusted_issuers=sorted(entry.trusted_issuers) if entry.trusted_issuers is not None else None,
         )
 

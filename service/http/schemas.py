@@ -29,6 +29,11 @@ class CreatePresentationBody(msgspec.Struct, forbid_unknown_fields=True, kw_only
     """Id of a definition in `definitions/` (see `GET /v1/definitions`)."""
     presentation_definition: dict[str, Any] | None = None
     """An inline DIF Presentation Exchange v2 definition."""
+    sign_in: dict[str, Any] | None = None
+    """Inline sign-in (SIOPv2): `{"subject_syntax_types": [...], "self_attested_claims": [...]}`; alone,
+    or beside `presentation_definition` to authenticate and prove in one transaction."""
+    id_token_hint: Annotated[str, msgspec.Meta(max_length=16384)] | None = None
+    """Re-authentication: an ID Token from an earlier sign-in; only its subject may sign in."""
     webhook_url: HttpUrl | None = None
     """Where the verdict goes; must match the configured allow-list. Default: the configured webhook."""
     correlation_id: CorrelationId | None = None
@@ -47,19 +52,24 @@ class CreatedPresentation(msgspec.Struct, kw_only=True):
 
 
 class DefinitionSummary(msgspec.Struct, kw_only=True):
-    """A named definition."""
+    """A named definition: a presentation to ask for, a sign-in, or both."""
 
     id: str
     name: str | None
     purpose: str | None
     description: str | None
     digest: str
+    sign_in: bool
+    """The transaction authenticates the holder (SIOPv2) and reports the subject."""
+    presentation: bool
+    """The transaction asks for credentials."""
 
 
 class DefinitionDetail(DefinitionSummary, kw_only=True):
-    """A named definition with its presentation definition."""
+    """A named definition with its presentation definition and sign-in policy."""
 
-    presentation_definition: dict[str, Any]
+    presentation_definition: dict[str, Any] | None
+    sign_in_policy: dict[str, Any] | None
     trusted_issuers: list[str] | None
 
 

@@ -1,9 +1,10 @@
 """The ``definitions/`` directory: named presentation definitions loaded and compiled at start-up.
 
-Each ``<id>.json`` holds ``{"presentation_definition": {...}, "description": "...",
-"trusted_issuers": [...]}`` (the last two optional, nothing else allowed). The file stem must equal the
-definition ``id``. Any problem raises :class:`ConfigurationError` naming the file, so a bad deployment
-fails to boot.
+Each ``<id>.json`` holds ``{"presentation_definition": {...}, "sign_in": {...}, "description": "...",
+"trusted_issuers": [...]}``: at least one of ``presentation_definition`` (what to present) and ``sign_in``
+(authenticate the holder, SIOPv2), the rest optional, nothing else allowed. The file stem is the entry's id
+and must equal the presentation definition's ``id``. Any problem raises :class:`ConfigurationError` naming
+the file, so a bad deployment fails to boot.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 from service.errors import ConfigurationError
 from service.presentation_exchange.definition import parse_definition
 from service.presentation_exchange.model import PresentationDefinition
+from service.sign_in import SignInPolicy, parse_sign_in
 
 __all__ = [
     "MAX_DEFINITION_FILE_BYTES",
@@ -32,7 +34,8 @@ MAX_DEFINITION_FILE_BYTES: Final = 256 * 1024
 
 
 class _DefinitionFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    presentation_definition: dict[str, Any]
+    presentation_definition: dict[str, Any] | None = None
+    sign_in: dict[str, Any] | None = None
     description: str | None = None
     trusted_issuers: list[str] | None = None
 
@@ -40,14 +43,12 @@ class _DefinitionFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class DefinitionEntry(msgspec.Struct, frozen=True, kw_only=True):
     """A loaded definition with its operator-facing metadata."""
 
-    definition: PresentationDefinition
-    digest: str  # sha-256 (hex) of the canonical JSON of the raw definition, as in the file
+    id: str
+    definition: PresentationDefinition | None
+    digest: str  # sha-256 (hex) of the canonical JSON of what the file asks for
+    sign_in: SignInPolicy | None = None
     description: str | None = None
     trusted_issuers: frozenset[str] | None = None  # None: any issuer the trust policy accepts
-
-    @property
-    def id(self) -> str:
-        return self.definition.id
 
 
 class DefinitionRegistry:
@@ -106,17 +107,32 @@ def _load_file(path: Path) -> DefinitionEntry:
         wrapper = msgspec.json.decode(data, type=_DefinitionFile)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ConfigurationError("definition.malformed", f"{name}: {exc}") from exc
+    if wrapper.presentation_definition is None and wrapper.sign_in is None:
+        raise ConfigurationError("definition.malformed", f"{name}: needs presentation_definition or sign_in")
     try:
-        definition = parse_definition(wrapper.presentation_definition, error=ConfigurationError)
+        definition = (
+            parse_definition(wrapper.presentation_definition, error=ConfigurationError)
+            if wrapper.presentation_definition is not None
+            else None
+        )
+        sign_in = (
+            parse_sign_in(wrapper.sign_in, error=ConfigurationError) if wrapper.sign_in is not None else None
+        )
     except ConfigurationError as exc:
         raise ConfigurationError(exc.reason, f"{name}: {exc.description}") from exc
-    if definition.id != path.stem:
+    if definition is not None and definition.id != path.stem:
         raise ConfigurationError(
             "definition.id_mismatch", f"{name}: the file name must be the definition id + .json"
         )
     return DefinitionEntry(
+        id=path.stem,
         definition=definition,
-        digest=definition_digest(wrapper.presentation_definition),
+        sign_in=sign_in,
+        digest=definition_digest(
+            {"presentation_definition": wrapper.presentation_definition, "sign_in": wrapper.sign_in}
+            if sign_in is not None
+            else wrapper.presentation_definition or {}
+        ),
         description=wrapper.description,
         trusted_issuers=_trusted_issuers(wrapper.trusted_issuers, name),
     )
@@ -126,8 +142,8 @@ def _trusted_issuers(issuers: list[str] | None, name: str) -> frozenset[str] | N
     if issuers is None:
         return None
     # An empty list would trust nobody, which is a mistake rather than a policy: omit the member instead.
-    if not issuers or not all(issuer.startswith("did:") for issuer in issuers):
+    if not issuers or not all(issuer for issuer in issuers):
         raise ConfigurationError(
-            "definition.malformed", f"{name}: trusted_issuers must be a non-empty list of DIDs"
+            "definition.malformed", f"{name}: trusted_issuers must be a non-empty list of issuer ids"
         )
     return frozenset(issuers)

@@ -131,12 +131,14 @@ def inflate_bounded(data: bytes, *, wbits: int, max_length: int, kind: TokenKind
     return output
 
 
-def decode_status_list(status_list: Mapping[str, Any], *, max_entries: int = _DEFAULT_MAX_ENTRIES) -> StatusList:
+def decode_status_list(
+    status_list: Mapping[str, Any], *, max_entries: int = _DEFAULT_MAX_ENTRIES
+) -> StatusList:
     """Decode ``{"bits", "lst"}``: base64url, then ZLIB with the output bounded (TSL §4.1-4.2)."""
     if not isinstance(status_list, Mapping):
         raise STATUS.fail("malformed", "status_list is not an object")
     bits, lst = status_list.get("bits"), status_list.get("lst")
-    if isinstance(bits, bool) or bits not in _ALLOWED_BITS or not isinstance(bits, int):
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in _ALLOWED_BITS:
         raise STATUS.fail("malformed", "status_list.bits is not 1, 2, 4 or 8")
     if not isinstance(lst, str):
         raise STATUS.fail("malformed", "status_list.lst is not a string")
@@ -173,11 +175,15 @@ def is_application_specific(value: int) -> bool:
 def decode_status_list_token(token: str, *, max_length: int = MAX_LIST_TOKEN_LENGTH) -> Jws:
     """Decode a Status List Token and check its ``typ`` before any key is looked up (TSL §5.1)."""
     jws = decode_jws(token, kind=STATUS, max_length=max_length)
+    _check_typ(jws)
+    return jws
+
+
+def _check_typ(jws: Jws) -> None:
     typ = jws.header.get("typ")
     # RFC 7515 §4.1.9: the "application/" prefix may be omitted, and media types compare case-insensitively.
     if not isinstance(typ, str) or typ.lower().removeprefix("application/") != STATUS_LIST_TYP:
         raise STATUS.fail("wrong_typ", "The status list token typ is not statuslist+jwt")
-    return jws
 
 
 def verify_status_list_token(
@@ -192,9 +198,8 @@ def verify_status_list_token(
 ) -> StatusList:
     """Validate a Status List Token: typ, signature, sub, iat/exp, ttl, status_list (TSL §8.3 step 4-5)."""
     jws = token if isinstance(token, Jws) else decode_status_list_token(token)
-    if not isinstance(token, str):
-        # A Jws handed in was decoded elsewhere; the typ rule must still hold.
-        decode_status_list_token(jws.raw)
+    # A Jws handed in may have been decoded by someone else; the typ rule must hold either way.
+    _check_typ(jws)
     verify_jws(jws, key, allowed_algs=allowed_algs, kind=STATUS)
     payload = jws.payload
     if payload.get("sub") != expected_uri:

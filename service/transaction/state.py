@@ -37,6 +37,10 @@ class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=Tru
     """Digest prefix of a named definition; a changed definition file fails the transaction."""
     inline_definition: bytes | None = None
     """JSON of an inline presentation definition (validated when the transaction was created)."""
+    inline_sign_in: bytes | None = None
+    """JSON of an inline sign-in policy."""
+    id_token_hint: str | None = None
+    """An earlier ID Token naming the subject to re-authenticate (sign-in)."""
     webhook_url: str | None = None
     """Per-request webhook target (checked against the allow-list); None means the configured default."""
     correlation_id: str | None = None

@@ -83,7 +83,7 @@ class VerifiedCredential:
 
 def _check_typ(jws: Jws, kind: TokenKind) -> None:
     typ = jws.header.get("typ")
-    if typ is not None and typ not in _ALLOWED_TYP:
+    if typ is not None and (not isinstance(typ, str) or typ not in _ALLOWED_TYP):
         raise kind.fail("wrong_typ", "Token typ is not JWT")
 
 

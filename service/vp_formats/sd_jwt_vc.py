@@ -79,7 +79,8 @@ def inspect_sd_jwt(token: str, *, max_length: int, max_disclosures: int) -> Insp
     """Split the presentation and decode the issuer JWT; its ``typ`` must be an SD-JWT VC type."""
     presentation = split_presentation(token, max_length=max_length, max_disclosures=max_disclosures)
     jws = decode_jws(presentation.issuer_jwt, kind=CREDENTIAL, max_length=max_length)
-    if jws.header.get("typ") not in SD_JWT_VC_TYPES:
+    typ = jws.header.get("typ")
+    if not isinstance(typ, str) or typ not in SD_JWT_VC_TYPES:
         raise CREDENTIAL.fail("wrong_typ", "SD-JWT VC typ must be dc+sd-jwt")
     issuer = jws.payload.get("iss")
     if not isinstance(issuer, str) or not issuer:
@@ -154,9 +155,11 @@ def _bound_holder_key(cnf: object, holder: Holder) -> PublicJwk:
 
 
 def _key_by_did_url(kid: str, holder: Holder) -> PublicJwk:
-    if holder.document is None or did_of(kid) != holder.did:
+    if holder.document is None:
         raise _cnf_mismatch()
     try:
+        if did_of(kid) != holder.did:
+            raise _cnf_mismatch()
         return select_verification_method(holder.document, kid, relationship="authentication").public_key
     except DidResolutionFailed as exc:
         raise _cnf_mismatch() from exc

@@ -176,7 +176,7 @@ REJECTIONS: dict[str, tuple[Callable[[Wallet, Issuers], dict[str, Any]], str]] =
     ),
     "id_token_expired": (lambda w, i: {"id_token_claims": {"exp": 1_000_000}}, "id_token.expired"),
     "id_token_iss_not_sub": (
-        lambda w, i: {"id_token_claims": {"iss": "https://self-issued.me/v2"}},
+        lambda w, i: {"id_token_claims": {"iss": "https://op.example"}},
         "id_token.iss_sub_mismatch",
     ),
     "vp_by_other_holder": (

@@ -150,11 +150,13 @@ class TestValidTokens:
 
 class TestSubject:
     def test_iss_differs_from_sub(self, ed25519: Ed25519PrivateKey) -> None:
-        """iss != sub means not self-issued: iss_sub_mismatch."""
-        assert (
-            _inspect_reason(_did_token(ed25519, iss="https://self-issued.me/v2"))
-            == "id_token.iss_sub_mismatch"
-        )
+        """iss != sub (and not a legacy self-issued issuer) means not self-issued: iss_sub_mismatch."""
+        assert _inspect_reason(_did_token(ed25519, iss="https://op.example")) == "id_token.iss_sub_mismatch"
+
+    @pytest.mark.parametrize("iss", ["https://self-issued.me", "https://self-issued.me/v2"])
+    def test_legacy_issuers_refused_unless_enabled(self, ed25519: Ed25519PrivateKey, iss: str) -> None:
+        """SIOP v1 / early SIOPv2 issuers are refused with their own reason while their profile is off."""
+        assert _inspect_reason(_did_token(ed25519, iss=iss)) == "id_token.legacy_profile_disabled"
 
     def test_iss_missing(self, ed25519: Ed25519PrivateKey) -> None:
         """A token without iss is iss_sub_mismatch."""

@@ -192,7 +192,7 @@ class Wallet:
             response_uri=response_uri,
             nonce=payload["nonce"],
             state=payload.get("state"),
-            presentation_definition=payload["presentation_definition"],
+            presentation_definition=payload.get("presentation_definition") or {},
             client_metadata=payload.get("client_metadata", {}),
             jwt=jwt,
             header=header,
@@ -249,14 +249,18 @@ class Wallet:
         """Request parameters a PE + SIOP direct_post wallet relies on."""
         if payload.get("response_mode") != "direct_post":
             raise WalletRefused(f"response_mode {payload.get('response_mode')!r} != direct_post")
-        if set(str(payload.get("response_type", "")).split()) != {"vp_token", "id_token"}:
+        response_type = set(str(payload.get("response_type", "")).split())
+        if response_type not in ({"vp_token", "id_token"}, {"id_token"}):
             raise WalletRefused(f"response_type {payload.get('response_type')!r}")
         if "openid" not in str(payload.get("scope", "")).split():
             raise WalletRefused("scope must contain openid")
         if not isinstance(payload.get("nonce"), str) or not payload["nonce"]:
             raise WalletRefused("nonce missing")
-        if not isinstance(payload.get("presentation_definition"), dict):
-            raise WalletRefused("presentation_definition must be an object")
+        wants_vp = "vp_token" in response_type
+        if wants_vp != isinstance(payload.get("presentation_definition"), dict):
+            raise WalletRefused(
+                "presentation_definition must be an object exactly when vp_token is asked for"
+            )
         if payload.get("aud", SIOP_AUDIENCE) != SIOP_AUDIENCE:
             raise WalletRefused(f"aud {payload.get('aud')!r} != {SIOP_AUDIENCE}")
         exp = payload.get("exp")
@@ -317,6 +321,24 @@ class Wallet:
         if chosen_state is not None:
             form["state"] = chosen_state
         return form
+
+    def sign_in(
+        self,
+        request: AuthorizationRequest,
+        *,
+        id_token_claims: Mapping[str, Any] | None = None,
+        id_token_header: Mapping[str, Any] | None = None,
+        id_token_signer: KeyPair | None = None,
+        state: str | None = None,
+    ) -> httpx.Response:
+        """Answer a SIOPv2-only request (response_type id_token): the ID Token and state, nothing else."""
+        form = {
+            "id_token": self._id_token(
+                request, id_token_claims, id_token_header, id_token_signer, False, None
+            ),
+            "state": state if state is not None else (request.state or ""),
+        }
+        return self.post(request, form)
 
     def _id_token(
         self,

@@ -1,0 +1,152 @@
+"""What a transaction asks of the wallet: a presentation definition, a sign-in, or both.
+
+A backend names a definition file (``definition_id``) or gives the parts inline. The answer is sealed into
+the transaction by reference (a named entry's id and digest prefix) or by value (inline JSON), and rebuilt
+at every step exactly as the wallet saw it — templates filled in at the transaction's creation day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+
+from service.errors import BadBackendRequest, InvalidRequest, NotFound, TransactionError
+from service.jose.jws import TokenKind, decode_jws
+from service.presentation_exchange import (
+    DefinitionRegistry,
+    PresentationDefinition,
+    materialize_definition,
+    parse_definition,
+)
+from service.sign_in import SignInPolicy, parse_sign_in
+from service.transaction.state import TransactionState
+
+__all__ = ["INLINE_SIGN_IN_ID", "Ask", "AskReference", "ask_for", "hinted_subject", "reference_for"]
+
+INLINE_SIGN_IN_ID = "inline-sign-in"
+_MAX_INLINE = 64 * 1024
+_HINT = TokenKind("sign_in_hint", InvalidRequest)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """The transaction's demands, as the wallet saw them."""
+
+    definition: PresentationDefinition | None
+    sign_in: SignInPolicy | None
+    trusted_issuers: frozenset[str] | None
+    id_token_hint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AskReference:
+    """How a new transaction seals what it asks."""
+
+    definition_id: str
+    digest: bytes | None = None
+    inline_definition: bytes | None = None
+    inline_sign_in: bytes | None = None
+
+
+def reference_for(
+    registry: DefinitionRegistry,
+    *,
+    definition_id: str | None,
+    presentation_definition: Mapping[str, Any] | None,
+    sign_in: Mapping[str, Any] | None,
+) -> AskReference:
+    """Check a backend's choice (a named entry, or inline parts) and make its sealed reference."""
+    inline = presentation_definition is not None or sign_in is not None
+    if (definition_id is None) == (not inline):
+        raise BadBackendRequest(
+            "api.definition_choice", "Give definition_id, or presentation_definition and/or sign_in"
+        )
+    if definition_id is not None:
+        entry = registry.get(definition_id)
+        if entry is None:
+            raise NotFound("definition.unknown", "No definition has that id")
+        return AskReference(definition_id=entry.id, digest=_digest_prefix(entry.digest))
+    return _inline_reference(registry, presentation_definition, sign_in)
+
+
+def _inline_reference(
+    registry: DefinitionRegistry,
+    presentation_definition: Mapping[str, Any] | None,
+    sign_in: Mapping[str, Any] | None,
+) -> AskReference:
+    raw_definition = _encode(presentation_definition, "presentation definition")
+    raw_sign_in = _encode(sign_in, "sign_in")
+    ask_id = INLINE_SIGN_IN_ID
+    if presentation_definition is not None:
+        ask_id = parse_definition(presentation_definition, error=BadBackendRequest).id
+        if ask_id in registry:
+            # The verdict names the definition by id: an inline one must not pass itself off as a named one.
+            raise BadBackendRequest(
+                "definition.id_taken", "An inline definition may not reuse a named definition id"
+            )
+    if sign_in is not None:
+        parse_sign_in(sign_in)
+    return AskReference(definition_id=ask_id, inline_definition=raw_definition, inline_sign_in=raw_sign_in)
+
+
+def _encode(value: Mapping[str, Any] | None, what: str) -> bytes | None:
+    if value is None:
+        return None
+    raw = msgspec.json.encode(value)
+    if len(raw) > _MAX_INLINE:
+        raise BadBackendRequest("definition.too_large", f"The {what} is too large")
+    return raw
+
+
+def ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:
+    """Rebuild what the transaction asks, from its sealed reference."""
+    trusted: frozenset[str] | None = None
+    if state.inline_definition is not None or state.inline_sign_in is not None:
+        definition = (
+            parse_definition(msgspec.json.decode(state.inline_definition), error=BadBackendRequest)
+            if state.inline_definition is not None
+            else None
+        )
+        sign_in = (
+            parse_sign_in(msgspec.json.decode(state.inline_sign_in))
+            if state.inline_sign_in is not None
+            else None
+        )
+    else:
+        entry = registry.get(state.definition_id)
+        if entry is None or _digest_prefix(entry.digest) != state.definition_digest:
+            raise TransactionError(
+                "transaction.definition_changed", "The definition changed after the request"
+            )
+        definition, sign_in, trusted = entry.definition, entry.sign_in, entry.trusted_issuers
+    if definition is not None:
+        definition = materialize_definition(definition, today=_day_of(state.created_at))
+    return Ask(
+        definition=definition, sign_in=sign_in, trusted_issuers=trusted, id_token_hint=state.id_token_hint
+    )
+
+
+def hinted_subject(id_token_hint: str | None) -> str | None:
+    """The ``sub`` of an ID Token hint (the backend's earlier sign-in) for re-authentication."""
+    if id_token_hint is None:
+        return None
+    try:
+        sub = decode_jws(id_token_hint, kind=_HINT, max_length=16 * 1024).payload.get("sub")
+    except InvalidRequest as exc:
+        raise BadBackendRequest("sign_in.bad_id_token_hint", "id_token_hint is not a JWT") from exc
+    if not isinstance(sub, str) or not sub:
+        raise BadBackendRequest("sign_in.bad_id_token_hint", "id_token_hint has no subject")
+    return sub
+
+
+def _digest_prefix(digest: str) -> bytes:
+    # 64 bits tell a changed definition file apart; the handle need not carry the whole digest.
+    return bytes.fromhex(digest[:16])
+
+
+def _day_of(timestamp: int) -> date:
+    return datetime.fromtimestamp(timestamp, tz=UTC).date()

@@ -1,0 +1,190 @@
+"""What a backend may poll: a transaction's events and its final verdict (the ``TransactionRecorder`` port).
+
+The verifier itself needs none of this (the sealed transaction and the webhook carry everything), so the
+recorder is optional. ``NullRecorder`` records nothing: it serves the in-memory deployment, where a status
+kept by one replica would be wrong on the others, and the zero-retention mode, where the operator keeps
+only what delivery needs. ``RedisRecorder`` keeps, per transaction, a bounded event list and the first
+final verdict, and every write pushes both keys' expiry ``retention`` seconds ahead.
+
+Keys (the transaction id is the Redis Cluster hash tag, so the two keys of a transaction share a slot)::
+
+    <prefix>:tx:{<transaction_id>}:events    list of JSON events, oldest first, at most MAX_EVENTS
+    <prefix>:tx:{<transaction_id>}:verdict   JSON {result, verdict_jwt, at}, set once (NX)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal, Protocol
+
+import msgspec
+import redis.asyncio as aioredis
+
+from service.errors import ConfigurationError
+from service.stores.redis_replay import check_key_prefix, ping, store_errors
+from service.vocabulary import RESULT_REJECTED, RESULT_VERIFIED
+
+__all__ = [
+    "MAX_EVENTS",
+    "NullRecorder",
+    "RedisRecorder",
+    "TransactionEvent",
+    "TransactionRecorder",
+    "TransactionStatus",
+]
+
+MAX_EVENTS: Final = 64
+"""Events kept per transaction; a wallet fetching the request in a loop must not grow the list forever."""
+
+State = Literal["pending", "verified", "rejected"]
+
+
+class TransactionEvent(msgspec.Struct, frozen=True):
+    """One thing that happened to a transaction."""
+
+    event: str
+    """``request_retrieved``, ``response_received``, ``verdict_delivered``, ``verdict_dead_lettered``..."""
+    at: float
+    """Unix seconds."""
+    detail: str | None = None
+    """Optional context, e.g. the webhook event type of a delivered verdict."""
+
+
+class TransactionStatus(msgspec.Struct, frozen=True):
+    """A transaction as a poller sees it."""
+
+    transaction_id: str
+    state: State
+    """``pending`` until a final verdict is stored, then that verdict's result."""
+    verdict_jwt: str | None
+    """The signed verdict (compact JWS), as sent in the webhook."""
+    decided_at: float | None
+    events: tuple[TransactionEvent, ...]
+
+
+class _StoredVerdict(msgspec.Struct, frozen=True):
+    result: str
+    verdict_jwt: str
+    at: float
+
+
+class TransactionRecorder(Protocol):
+    """Records transaction events and the final verdict for polling."""
+
+    @property
+    def enabled(self) -> bool:
+        """False when nothing is recorded, so the status endpoint can say it needs a store."""
+        ...
+
+    async def record_event(
+        self, transaction_id: str, event: str, *, at: float, detail: str | None = None
+    ) -> None:
+        """Append an event; raises ``DependencyUnavailable`` when the store is down."""
+        ...
+
+    async def store_verdict(self, transaction_id: str, *, result: str, verdict_jwt: str, at: float) -> None:
+        """Keep the final verdict; the first one stored wins, later calls change nothing."""
+        ...
+
+    async def status(self, transaction_id: str) -> TransactionStatus | None:
+        """The recorded status, or None when nothing is (or is any longer) recorded."""
+        ...
+
+
+class NullRecorder:
+    """Records nothing: the in-memory deployment and the zero-retention mode."""
+
+    @property
+    def enabled(self) -> bool:
+        """Always False."""
+        return False
+
+    async def record_event(
+        self, transaction_id: str, event: str, *, at: float, detail: str | None = None
+    ) -> None:
+        """Drop the event."""
+
+    async def store_verdict(self, transaction_id: str, *, result: str, verdict_jwt: str, at: float) -> None:
+        """Drop the verdict."""
+
+    async def status(self, transaction_id: str) -> TransactionStatus | None:
+        """Always None."""
+        return None
+
+
+class RedisRecorder:
+    """``TransactionRecorder`` on Redis; every key expires ``retention`` seconds after its last write."""
+
+    def __init__(self, client: aioredis.Redis, *, retention: float, key_prefix: str = "verifier") -> None:
+        if retention <= 0:
+            raise ConfigurationError(
+                "config.store", "Retention must be positive; zero retention records nothing"
+            )
+        self._client = client
+        self._ttl_ms = math.ceil(retention * 1000)
+        self._prefix = f"{check_key_prefix(key_prefix)}:tx:"
+
+    @property
+    def enabled(self) -> bool:
+        """Always True."""
+        return True
+
+    async def record_event(
+        self, transaction_id: str, event: str, *, at: float, detail: str | None = None
+    ) -> None:
+        """Append the event, keep the newest MAX_EVENTS, and extend the retention of both keys."""
+        events, verdict = self._keys(transaction_id)
+        entry = msgspec.json.encode(TransactionEvent(event=event, at=at, detail=detail))
+        with store_errors():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.rpush(events, entry)
+                pipe.ltrim(events, -MAX_EVENTS, -1)
+                pipe.pexpire(events, self._ttl_ms)
+                pipe.pexpire(verdict, self._ttl_ms)  # a verdict must not expire before its events
+                await pipe.execute()
+
+    async def store_verdict(self, transaction_id: str, *, result: str, verdict_jwt: str, at: float) -> None:
+        """Keep the first final verdict (SET NX) and extend the retention of both keys."""
+        if result not in {RESULT_VERIFIED, RESULT_REJECTED}:
+            raise ValueError(f"unknown verdict result {result!r}")
+        events, verdict = self._keys(transaction_id)
+        stored = msgspec.json.encode(_StoredVerdict(result=result, verdict_jwt=verdict_jwt, at=at))
+        with store_errors():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.set(verdict, stored, nx=True, px=self._ttl_ms)
+                pipe.pexpire(verdict, self._ttl_ms)
+                pipe.pexpire(events, self._ttl_ms)
+                await pipe.execute()
+
+    async def status(self, transaction_id: str) -> TransactionStatus | None:
+        """Events and verdict read in one round trip; None when neither exists."""
+        events, verdict = self._keys(transaction_id)
+        with store_errors():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.lrange(events, 0, -1)
+                pipe.get(verdict)
+                raw_events, raw_verdict = await pipe.execute()
+        if not raw_events and raw_verdict is None:
+            return None
+        decided = None if raw_verdict is None else msgspec.json.decode(raw_verdict, type=_StoredVerdict)
+        return TransactionStatus(
+            transaction_id=transaction_id,
+            state=_state(decided),
+            verdict_jwt=None if decided is None else decided.verdict_jwt,
+            decided_at=None if decided is None else decided.at,
+            events=tuple(msgspec.json.decode(raw, type=TransactionEvent) for raw in raw_events),
+        )
+
+    async def ping(self) -> bool:
+        """Readiness: True when the store answers."""
+        return await ping(self._client)
+
+    def _keys(self, transaction_id: str) -> tuple[str, str]:
+        base = f"{self._prefix}{{{transaction_id}}}"
+        return f"{base}:events", f"{base}:verdict"
+
+
+def _state(decided: _StoredVerdict | None) -> State:
+    if decided is None:
+        return "pending"
+    return "verified" if decided.result == RESULT_VERIFIED else "rejected"
