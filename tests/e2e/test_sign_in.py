@@ -71,7 +71,7 @@ def test_sign_in_and_prove_age_in_one_transaction(
 def test_re_authentication_with_the_hinted_subject(
     service: RunningService, make_wallet: Callable[..., Wallet]
 ) -> None:
-    """A re-authentication naming the same subject in id_token_hint is accepted; the hint reaches the wallet."""
+    """Re-authentication of the hinted subject is accepted; the hint reaches the wallet."""
     wallet = make_wallet()
     first = service.create(definition_id="sign-in")
     request = wallet.fetch_request(first["authorization_request_uri"])
