@@ -104,13 +104,9 @@ async def check_token_status(
     policy: StatusPolicy,
 ) -> StatusOutcome:
     """Fetch, verify and read the Status List Token a Referenced Token names (TSL §8.3 steps 3-6)."""
-    try:
-        body = await source.fetch(reference.uri, accept=TOKEN_STATUS_LIST_ACCEPT)
-    except DependencyUnavailable:
-        return _unknown("status.unreachable", None, policy)
-    except Forbidden:
-        # The issuer signed a URL our fetcher will not visit: not an outage, but no answer either.
-        return _unknown("status.uri_refused", None, policy)
+    body = await _fetch_or_reason(source, reference.uri, TOKEN_STATUS_LIST_ACCEPT)
+    if isinstance(body, str):
+        return _unknown(body, None, policy)
     jws = decode_status_list_token(_token_text(body))
     status_list = verify_status_list_token(
         jws,
@@ -156,7 +152,7 @@ async def check_bitstring_status(
     for reference in checked:
         if reference.list_url not in bodies:
             # One fetch per URL, even when a revocation and a suspension entry share a list.
-            bodies[reference.list_url] = await _fetch_or_reason(source, reference.list_url)
+            bodies[reference.list_url] = await _fetch_or_reason(source, reference.list_url, BITSTRING_ACCEPT)
         body = bodies[reference.list_url]
         if isinstance(body, str):
             missing = missing or body
@@ -175,16 +171,6 @@ async def check_bitstring_status(
     if missing is not None:
         return _unknown(missing, None, policy)
     return _VALID if checked else StatusOutcome("valid", None, None)
-
-
-async def _fetch_or_reason(source: StatusListSource, url: str) -> bytes | str:
-    """The list body, or the reason it could not be had."""
-    try:
-        return await source.fetch(url, accept=BITSTRING_ACCEPT)
-    except DependencyUnavailable:
-        return "status.unreachable"
-    except Forbidden:
-        return "status.uri_refused"
 
 
 async def _bitstring_value(
@@ -210,6 +196,17 @@ async def _bitstring_value(
 
 
 # --- Shared --- #
+
+
+async def _fetch_or_reason(source: StatusListSource, url: str, accept: Sequence[str]) -> bytes | str:
+    """The list body, or the reason it could not be had."""
+    try:
+        return await source.fetch(url, accept=accept)
+    except DependencyUnavailable:
+        return "status.unreachable"
+    except Forbidden:
+        # The issuer signed a URL our fetcher will not visit: not an outage, but no answer either.
+        return "status.uri_refused"
 
 
 def _unknown(reason: str, code: int | None, policy: StatusPolicy) -> StatusOutcome:

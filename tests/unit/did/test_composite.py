@@ -48,10 +48,6 @@ def reason_of(resolver: CompositeDidResolver, did: str) -> str:
     return caught.value.reason
 
 
-def _jwk() -> object:
-    return public_jwk_from_key(Ed25519PrivateKey.generate().public_key())
-
-
 class TestDispatch:
     def test_local_methods_resolve_without_the_network(self) -> None:
         """did:key and did:jwk are decoded locally; the fetcher is never asked."""
