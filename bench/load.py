@@ -37,6 +37,7 @@ class LoadRun:
     samples: list[Sample]
     max_send_lag: float
     connections: int
+    resent: int
 
 
 async def _post(pool: Pool, item: Prepared, start: float) -> Sample:
@@ -65,7 +66,7 @@ async def _closed(items: Sequence[Prepared], clients: int) -> LoadRun:
         await asyncio.gather(*(worker() for _ in range(clients)))
     finally:
         pool.close()
-    return LoadRun(samples, 0.0, pool.opened)
+    return LoadRun(samples, 0.0, pool.opened, pool.resent)
 
 
 async def _open(items: Sequence[Prepared], rate: float, seed: int) -> LoadRun:
@@ -85,7 +86,7 @@ async def _open(items: Sequence[Prepared], rate: float, seed: int) -> LoadRun:
         samples = list(await asyncio.gather(*tasks))
     finally:
         pool.close()
-    return LoadRun(samples, max_lag, pool.opened)
+    return LoadRun(samples, max_lag, pool.opened, pool.resent)
 
 
 def closed_loop(items: Sequence[Prepared], clients: int) -> LoadRun:

@@ -110,8 +110,9 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
     ]
     for s in scenarios:
         sat, half, most = s.saturation, s.open_loop["50%"], s.open_loop["80%"]
+        again = f" (quietest of {s.attempts} runs)" if s.attempts > 1 else ""
         lines.append(
-            f"| {s.scenario} | {sat.verified_rate:.0f} ({sat.clients}) | {_pct(sat.service_busy)} "
+            f"| {s.scenario}{again} | {sat.verified_rate:.0f} ({sat.clients}) | {_pct(sat.service_busy)} "
             f"| {_p(half.post_ms)} | {_p(most.post_ms)} | {_p(most.e2e_ms)} "
             f"| {s.create.latency_ms['p50']:.1f} / {s.request_object.latency_ms['p50']:.1f} "
             f"| {s.cpu_per_flow_ms:.2f} | {s.floor_ms['total_ms']:.3f} ({s.floor_ms['operations']}) "

@@ -42,6 +42,7 @@ class Options:
     seed: int
     smoke: bool
     quiet_wait: float
+    retries: int
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -79,6 +80,7 @@ class Phase:
     other_load_cores: float
     max_send_lag_ms: float
     connections: int
+    resent: int
 
 
 @dataclass
@@ -113,6 +115,7 @@ class ScenarioResult:
     webhook_repeats: int
     other_load_cores: float
     background_before_cores: float
+    attempts: int = 1
 
 
 @dataclass
@@ -236,6 +239,7 @@ class Bench:
             other_load_cores=max(0.0, foreign / window),
             max_send_lag_ms=result.max_send_lag * 1e3,
             connections=result.connections,
+            resent=result.resent,
         )
 
     def closed(self, name: str, items: Sequence[Prepared], clients: int) -> Phase:

@@ -10,12 +10,19 @@ a status line, headers, and a ``Content-Length`` or chunked body.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+MAX_IDLE = 2.0  # seconds; uvicorn closes keep-alive connections idle for 5 s
 
 
 class WireError(RuntimeError):
     """The server closed the connection or answered something this client does not parse."""
+
+
+class ClosedBeforeResponse(WireError):
+    """The connection ended before any byte of a response arrived."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,12 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self.closed = False
+        self.idle_since = time.monotonic()
+
+    @property
+    def stale(self) -> bool:
+        """Closed by the server, or idle long enough that the server may close it any moment."""
+        return self.closed or self._reader.at_eof() or time.monotonic() - self.idle_since > MAX_IDLE
 
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
@@ -68,7 +81,9 @@ class Connection:
             head = await self._reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError as exc:
             self.close()
-            raise WireError("connection closed before a response") from exc
+            if exc.partial:
+                raise WireError("connection closed in the middle of a response") from exc
+            raise ClosedBeforeResponse("connection closed before a response") from exc
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers = {}
@@ -76,12 +91,17 @@ class Connection:
             name, _, value = line.partition(":")
             if name:
                 headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = await self._chunked()
-        else:
-            body = await self._reader.readexactly(int(headers.get("content-length", "0")))
+        try:
+            if headers.get("transfer-encoding", "").lower() == "chunked":
+                body = await self._chunked()
+            else:
+                body = await self._reader.readexactly(int(headers.get("content-length", "0")))
+        except asyncio.IncompleteReadError as exc:
+            self.close()
+            raise WireError("connection closed in the middle of a response body") from exc
         if headers.get("connection", "").lower() == "close":
             self.close()
+        self.idle_since = time.monotonic()
         return Reply(status, body)
 
     async def _chunked(self) -> bytes:
@@ -109,15 +129,41 @@ class Pool:
         self.port = port
         self._idle: list[Connection] = []
         self.opened = 0
+        self.resent = 0
 
     async def exchange(self, request: bytes) -> Reply:
-        """Send on an idle connection (or a new one) and give it back afterwards."""
-        connection = self._idle.pop() if self._idle else await self._open()
+        """Send on an idle connection (or a new one) and give it back afterwards.
+
+        If a reused connection turns out closed by the server before any byte of an answer (its
+        keep-alive timeout raced our request), the request goes once more on a new connection: the server
+        never read it. Were that ever wrong, the second answer would be a refusal that fails the run.
+        """
+        connection = self._take()
+        if connection is not None:
+            try:
+                return self._give_back(connection, await connection.exchange(request))
+            except (ClosedBeforeResponse, ConnectionError):
+                connection.close()
+                self.resent += 1
+            except BaseException:
+                connection.close()
+                raise
+        connection = await self._open()
         try:
-            reply = await connection.exchange(request)
+            return self._give_back(connection, await connection.exchange(request))
         except BaseException:
             connection.close()
             raise
+
+    def _take(self) -> Connection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.stale:
+                return connection
+            connection.close()
+        return None
+
+    def _give_back(self, connection: Connection, reply: Reply) -> Reply:
         if not connection.closed:
             self._idle.append(connection)
         return reply

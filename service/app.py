@@ -18,28 +18,37 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from service.clock import Clock, SystemClock
 from service.did import LocalDidResolver, did_key_from_jwk, resolve_did_key
+from service.did.composite import CompositeDidResolver
+from service.did.did_web import DidWebResolver
 from service.did.resolve import DidResolver
 from service.errors import ConfigurationError
+from service.fetch import CachedFetcher
 from service.http.auth import ApiKeyGuard
-from service.http.backend_routes import DefinitionController, PresentationController, PublicController
+from service.http.backend_routes import (
+    DefinitionController,
+    OperatorController,
+    PresentationController,
+    PublicController,
+)
 from service.http.errors import exception_handlers
 from service.http.wallet_routes import WalletController
 from service.issuer_keys import IssuerMetadataResolver
 from service.keys import Keyring, dump_keyring, generate_keyring, load_keyring
 from service.outbound import OutboundPolicy, make_client
 from service.presentation_exchange import load_definitions
-from service.replay import MemoryReplayGuard, ReplayGuard
+from service.replay import ReplayGuard
 from service.request_object import ClientIdentity, build_client_metadata, subject_syntax_types
 from service.response import ResponseLimits
 from service.settings import Settings
+from service.status.fetched import FetchedStatusSource
+from service.stores import build_stores
 from service.trust import load_trust_file
 from service.verification import KeySources, VerificationPolicy
 from service.verifier import Verifier, VerifierConfig, WebhookTargets
-from service.webhook import HttpWebhookSender, MemoryOutbox, Outbox
+from service.webhook import HttpWebhookSender, Outbox
 
 __all__ = ["create_app", "load_or_create_keyring"]
 
-_HOLDER_DID_METHODS = ("key", "jwk")
 _API_VERSION = "0.1.0"
 
 
@@ -113,6 +122,13 @@ def _dns_names(certificate: x509.Certificate) -> list[str]:
     return names.get_values_for_type(x509.DNSName)
 
 
+def _did_resolver(settings: Settings, fetcher: CachedFetcher, outbound: OutboundPolicy) -> DidResolver:
+    methods = frozenset(settings.did_methods)
+    local = LocalDidResolver(methods=methods & {"key", "jwk"})
+    web = DidWebResolver(fetcher, allow_http=outbound.allow_http) if "web" in methods else None
+    return CompositeDidResolver(local=local, web=web, methods=methods)
+
+
 def _policy(settings: Settings) -> VerificationPolicy:
     for alg in (*settings.holder_algs, *settings.issuer_algs):
         if alg == "none" or alg.startswith("HS"):
@@ -125,7 +141,7 @@ def _policy(settings: Settings) -> VerificationPolicy:
         max_token_bytes=settings.max_token_bytes,
         max_presentations=settings.max_presentations,
         max_credentials=settings.max_credentials,
-        subject_methods=frozenset(_HOLDER_DID_METHODS),
+        subject_methods=frozenset(settings.did_methods),
         key_binding_max_age=settings.key_binding_max_age,
         legacy_profiles=frozenset(settings.legacy_profiles),
     )
@@ -137,7 +153,7 @@ def _outbound_policy(settings: Settings) -> OutboundPolicy:
     return OutboundPolicy(
         allow_http=settings.outbound_allow_http or settings.development,
         allow_private=settings.outbound_allow_private,
-        allowed_private_hosts=loopback,
+        allowed_private_hosts=loopback | frozenset(settings.outbound_private_hosts),
         read_timeout=settings.webhook_timeout,
     )
 
@@ -157,11 +173,17 @@ def create_app(
     policy = _policy(settings)
     outbound = _outbound_policy(settings)
     http_client = make_client(outbound)
-    outbox = outbox or MemoryOutbox(
-        HttpWebhookSender(http_client, outbound, secrets=settings.webhook_secrets),
+    fetcher = CachedFetcher(http_client, outbound, clock=clock)
+    stores = build_stores(
+        None if settings.store_url == "memory" else settings.store_url,
+        sender=HttpWebhookSender(http_client, outbound, secrets=settings.webhook_secrets),
         clock=clock,
+        retention=settings.status_retention,
+        key_prefix=settings.store_key_prefix,
         base_delay=settings.webhook_base_delay,
         max_delay=settings.webhook_max_delay,
+        visibility_timeout=settings.webhook_visibility_timeout,
+        poll_interval=settings.webhook_poll_interval,
     )
     verifier = Verifier(
         config=VerifierConfig(
@@ -172,9 +194,10 @@ def create_app(
             client_metadata=build_client_metadata(
                 holder_algs=settings.holder_algs,
                 issuer_algs=settings.issuer_algs,
-                subject_syntax_types=subject_syntax_types(_HOLDER_DID_METHODS),
+                subject_syntax_types=subject_syntax_types(settings.did_methods),
             ),
             response_limits=ResponseLimits(),
+            allow_unknown_status=settings.status_allow_unknown,
             webhooks=WebhookTargets(
                 default=settings.webhook_url,
                 allow_list=settings.webhook_allow_list,
@@ -189,11 +212,15 @@ def create_app(
             Path(settings.trust_file) if settings.trust_file else None, any_issuer=settings.trust_any_issuer
         ),
         keys=KeySources(
-            dids=resolver or LocalDidResolver(methods=frozenset(_HOLDER_DID_METHODS)),
+            dids=resolver or _did_resolver(settings, fetcher, outbound),
             metadata=IssuerMetadataResolver(http_client, outbound, clock=clock),
+            status=FetchedStatusSource(fetcher),
         ),
-        replay_guard=replay_guard or MemoryReplayGuard(),
-        outbox=outbox,
+        replay_guard=replay_guard or stores.replay_guard,
+        outbox=outbox or stores.outbox,
+        recorder=stores.recorder,
+        dead_letters=stores.dead_letters,
+        store_ping=stores.ping,
         clock=clock,
     )
 
@@ -203,11 +230,17 @@ def create_app(
         try:
             yield
         finally:
+            # Stop taking work, let in-flight sends finish; undelivered verdicts stay in the store.
             await verifier.outbox.stop()
+            await stores.close()
             await http_client.aclose()
 
     guard = ApiKeyGuard(settings.api_keys, allow_loopback=settings.allow_loopback_without_key)
-    backend = Router(path="/", route_handlers=[PresentationController, DefinitionController], guards=[guard])
+    backend = Router(
+        path="/",
+        route_handlers=[PresentationController, DefinitionController, OperatorController],
+        guards=[guard],
+    )
     return Litestar(
         route_handlers=[backend, PublicController, WalletController],
         dependencies={"verifier": Provide(lambda: verifier, sync_to_thread=False)},

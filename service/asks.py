@@ -40,6 +40,7 @@ class Ask:
     sign_in: SignInPolicy | None
     trusted_issuers: frozenset[str] | None
     id_token_hint: str | None
+    allow_unknown_status: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ def _encode(value: Mapping[str, Any] | None, what: str) -> bytes | None:
 def ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:
     """Rebuild what the transaction asks, from its sealed reference."""
     trusted: frozenset[str] | None = None
+    allow_unknown = False
     if state.inline_definition is not None or state.inline_sign_in is not None:
         definition = (
             parse_definition(msgspec.json.decode(state.inline_definition), error=BadBackendRequest)
@@ -123,10 +125,15 @@ def ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:
                 "transaction.definition_changed", "The definition changed after the request"
             )
         definition, sign_in, trusted = entry.definition, entry.sign_in, entry.trusted_issuers
+        allow_unknown = entry.allow_unknown_status
     if definition is not None:
         definition = materialize_definition(definition, today=_day_of(state.created_at))
     return Ask(
-        definition=definition, sign_in=sign_in, trusted_issuers=trusted, id_token_hint=state.id_token_hint
+        definition=definition,
+        sign_in=sign_in,
+        trusted_issuers=trusted,
+        id_token_hint=state.id_token_hint,
+        allow_unknown_status=allow_unknown,
     )
 
 

@@ -25,7 +25,8 @@ suffix; wallet-facing errors render as the OAuth error body (RFC 6749 §5.2 / Op
     │   ├── BadBackendRequest          invalid_request           400
     │   ├── Unauthorized               invalid_client            401
     │   ├── Forbidden                  access_denied             403
-    │   └── NotFound                   not_found                 404
+    │   ├── NotFound                   not_found                 404
+    │   └── StoreRequired              not_supported             501  (needs VERIFIER_STORE_URL)
     ├── DependencyUnavailable          temporarily_unavailable   503
     └── ConfigurationError             server_error              500  (start-up only)
 
@@ -55,6 +56,7 @@ __all__ = [
     "NotFound",
     "PresentationInvalid",
     "PresentationRejected",
+    "StoreRequired",
     "SubmissionMismatch",
     "TransactionError",
     "Unauthorized",
@@ -236,6 +238,16 @@ class NotFound(BackendError):
     title = "Not found"
     default_reason = "api.not_found"
     default_description = "No such resource"
+
+
+class StoreRequired(BackendError):
+    """The feature needs a shared store (Redis), and this deployment runs on the embedded one."""
+
+    error = "not_supported"
+    status_code = 501
+    title = "Not supported without a store"
+    default_reason = "store.required"
+    default_description = "This needs a store (set VERIFIER_STORE_URL)"
 
 
 # --- Operational --- #

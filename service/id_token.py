@@ -212,7 +212,11 @@ def _numeric_date(payload: Mapping[str, Any], claim: str, kind: TokenKind) -> fl
     # bool is an int subclass; a NumericDate is never true/false.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise kind.fail("malformed", f"Token {claim} is not a NumericDate")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError as exc:
+        # A JSON integer beyond any float: no real instant, so no real token.
+        raise kind.fail("malformed", f"Token {claim} is out of range") from exc
 
 
 def check_time_claims(

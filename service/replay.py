@@ -19,6 +19,10 @@ class ReplayGuard(Protocol):
         """Return True the first time ``transaction_id`` is seen before ``expires_at``, else False."""
         ...
 
+    async def release(self, transaction_id: str) -> None:
+        """Undo a ``consume`` whose response could not be taken (its verdict could not be queued)."""
+        ...
+
 
 class MemoryReplayGuard:
     """In-process guard; entries are dropped once their transaction could no longer be answered."""
@@ -39,6 +43,10 @@ class MemoryReplayGuard:
         self._seen[transaction_id] = expires_at
         heapq.heappush(self._expiry, (expires_at, transaction_id))
         return True
+
+    async def release(self, transaction_id: str) -> None:
+        """Forget a consumed transaction (its stale heap entry expires harmlessly)."""
+        self._seen.pop(transaction_id, None)
 
     def _evict(self, now: float) -> None:
         while self._expiry and self._expiry[0][0] < now:

@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     trust_file: str | None = None
     """JSON file listing trusted credential issuers; without it no issuer is trusted."""
 
+    status_allow_unknown: bool = False
+    """When a credential's status list cannot be fetched, accept it as ``unknown`` (default: reject).
+    A definition can allow this for itself with ``allow_unknown_status``."""
+
     trust_any_issuer: bool = False
     """Accept credentials from ANY issuer whose key a DID provides. Only for demos and tests: the verdict
     then reports ``trust.rule = any_issuer`` so a backend can tell."""
@@ -81,6 +85,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     key_binding_max_age: PositiveInt = 120
     """Oldest SD-JWT Key Binding JWT ``iat`` accepted, in seconds (it is made when the wallet answers)."""
 
+    did_methods: tuple[Literal["key", "jwk", "web"], ...] = ("key", "jwk", "web")
+    """DID methods accepted for holders and issuers. did:web is fetched over the SSRF-guarded client."""
+
     legacy_profiles: tuple[Literal["siop-v1", "siopv2-early"], ...] = ()
     """Older self-issued ID Tokens to accept on purpose: `siop-v1` (iss https://self-issued.me, OIDC Core
     §7) and `siopv2-early` (iss https://self-issued.me/v2, SIOPv2 drafts up to 07). Off by default."""
@@ -90,6 +97,23 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     issuer_algs: tuple[str, ...] = ("EdDSA", "ES256", "ES256K", "ES384", "ES512", "PS256", "RS256")
     """Signature algorithms accepted from credential issuers. Never `none` or HMAC."""
+
+    store_url: str = "memory"
+    """`memory` (one replica; single use and queued webhooks live in the process) or a Redis/Valkey URL
+    (`redis://host:6379/0`): shared single use, a durable webhook outbox with dead letters, and polling.
+    May contain a password: it is never logged."""
+
+    store_key_prefix: str = "verifier"
+    """Prefix of every store key (several deployments can share one Redis)."""
+
+    status_retention: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
+    """Seconds a transaction's events and verdict stay readable by polling (0: record nothing)."""
+
+    webhook_visibility_timeout: PositiveFloat = 60.0
+    """Seconds before another replica takes over a delivery whose worker died (more than a send may take)."""
+
+    webhook_poll_interval: PositiveFloat = 1.0
+    """Seconds between looks at the outbox for due deliveries (Redis store)."""
 
     webhook_url: str | None = None
     """Default verdict webhook target when a request names none."""
@@ -117,6 +141,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     outbound_allow_private: bool = False
     """Allow outbound targets on loopback/private networks (always allowed in development)."""
+
+    outbound_private_hosts: tuple[str, ...] = ()
+    """Host names (or IP literals) allowed even though they resolve to private addresses: internal services
+    reached on purpose (e.g. a webhook receiver inside the cluster). Everything else stays public-only."""
 
     max_body_bytes: PositiveInt = 1024 * 1024
     """Largest request body accepted on the wallet face."""

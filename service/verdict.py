@@ -53,6 +53,8 @@ class CredentialEntry(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=T
     types: list[str]
     claims: dict[str, Any]
     status: str
+    """``valid`` (its status list says so), ``unknown`` (unreachable, accepted by policy) or ``no_status``."""
+    status_reason: str | None = None
     vct: str | None = None
     """The SD-JWT VC type, for `dc+sd-jwt` credentials."""
     trust: dict[str, Any] | None = None

@@ -10,7 +10,7 @@ awaits) and only for trusted issuers; everything else is pure and raises at the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -34,6 +34,15 @@ from service.sign_in import (
     check_subject_type,
     self_attested_claims,
     sign_in_result,
+)
+from service.status import (
+    StatusListSource,
+    StatusOutcome,
+    StatusPolicy,
+    check_bitstring_status,
+    check_token_status,
+    parse_credential_status,
+    parse_status_reference,
 )
 from service.trust import TrustDecision, TrustedIssuer, TrustList
 from service.vocabulary import FORMAT_DC_SD_JWT, FORMAT_JWT_VC_JSON, FORMAT_JWT_VP_JSON
@@ -81,6 +90,8 @@ class KeySources:
 
     dids: DidResolver
     metadata: IssuerMetadataSource | None = None
+    status: StatusListSource | None = None
+    """Where status lists come from; without one, credentials that reference a list cannot be accepted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +122,8 @@ class Expectations:
     trusted_issuers: frozenset[str] | None
     sign_in: SignInPolicy | None = None
     expected_subject: str | None = None
+    allow_unknown_status: bool = False
+    """A status list that cannot be reached leaves the credential ``unknown`` instead of rejecting it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +134,8 @@ class VerifiedResponse:
     submission: SubmissionResult | None
     sign_in: dict[str, Any] | None = None
     self_attested: dict[str, str] | None = None
+    statuses: Mapping[str, StatusOutcome] = field(default_factory=dict)
+    """Status outcome per descriptor id; a descriptor whose credential names no status list is absent."""
 
 
 async def verify_response(
@@ -147,7 +162,12 @@ async def verify_response(
     credentials = _Credentials(tokens, holder=holder, expected=expected, policy=policy, trust=trust, now=now)
     await credentials.fetch_issuer_keys(keys)
     result = evaluate_submission(expected.definition, submission, response.vp_token, credentials.lookup)
-    return VerifiedResponse(holder=holder, submission=result, sign_in=sign_in, self_attested=self_attested)
+    statuses = await credentials.check_statuses(
+        result, keys.status, allow_unknown=expected.allow_unknown_status
+    )
+    return VerifiedResponse(
+        holder=holder, submission=result, sign_in=sign_in, self_attested=self_attested, statuses=statuses
+    )
 
 
 def _sign_in(
@@ -306,6 +326,69 @@ class _Credentials:
         if entry is None:
             raise _untrusted()
         return entry
+
+    async def check_statuses(
+        self, result: SubmissionResult, source: StatusListSource | None, *, allow_unknown: bool
+    ) -> dict[str, StatusOutcome]:
+        """Status of every credential used; revoked or suspended rejects (TSL §8.3, BSL §3.2)."""
+        outcomes: dict[str, StatusOutcome] = {}
+        policy = StatusPolicy(allow_unknown=allow_unknown)
+        for descriptor in result.descriptors:
+            outcome = await self._status_of(descriptor.credential, source, policy)
+            if outcome is not None:
+                outcomes[descriptor.descriptor_id] = outcome
+        return outcomes
+
+    async def _status_of(
+        self, credential: Decoded, source: StatusListSource | None, policy: StatusPolicy
+    ) -> StatusOutcome | None:
+        document = credential.documents[0]
+        issuer = str(getattr(credential, "issuer", ""))
+        token_reference = parse_status_reference(document) if isinstance(credential, VerifiedSdJwt) else None
+        bitstring = (
+            parse_credential_status(document.get("vc", {}))
+            if isinstance(credential, VerifiedCredential)
+            else []
+        )
+        if token_reference is None and not bitstring:
+            return None
+        if source is None:
+            raise CredentialInvalid("status.unreachable", "Status lists cannot be fetched by this deployment")
+
+        def key_for_list(jws: Jws) -> PublicJwk:
+            return self._list_key(jws, issuer)
+
+        if token_reference is not None:
+            return await check_token_status(
+                token_reference,
+                source=source,
+                key_for_list=key_for_list,
+                allowed_algs=self._policy.issuer_algs,
+                now=self._now,
+                clock_skew=self._policy.clock_skew,
+                policy=policy,
+            )
+        return await check_bitstring_status(
+            bitstring,
+            source=source,
+            key_for_list=key_for_list,
+            allowed_algs=self._policy.issuer_algs,
+            now=self._now,
+            clock_skew=self._policy.clock_skew,
+            policy=policy,
+        )
+
+    def _list_key(self, jws: Jws, issuer: str) -> PublicJwk:
+        """A status list must be signed by the credential's own issuer, by its trust entry's key source."""
+        list_issuer = jws.payload.get("iss", issuer)
+        if isinstance(list_issuer, dict):
+            list_issuer = list_issuer.get("id")
+        if list_issuer != issuer:
+            raise CredentialInvalid(
+                "status.untrusted_list", "The status list is not signed by the credential issuer"
+            )
+        key, _ = self._issuer_key(jws, self._trusted(issuer))
+        return key
 
     def _decision(self, entry: TrustedIssuer, key_source: str) -> TrustDecision:
         return TrustDecision(

@@ -9,22 +9,32 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import msgspec
 import structlog
 
 from service.asks import AskReference, ask_for, hinted_subject, reference_for
 from service.clock import Clock
-from service.errors import BadBackendRequest, ConfigurationError, TransactionError, VerifierError
+from service.errors import (
+    BadBackendRequest,
+    ConfigurationError,
+    DependencyUnavailable,
+    StoreRequired,
+    TransactionError,
+    VerifierError,
+)
 from service.keys import Keyring
 from service.outbound import OutboundPolicy
 from service.presentation_exchange import DefinitionRegistry, disclosed_claims
 from service.replay import ReplayGuard
 from service.request_object import ClientIdentity, build_request_object
 from service.response import ResponseLimits, WalletError, parse_response
+from service.status import StatusOutcome
+from service.stores import DeadLetters, NullRecorder, TransactionRecorder, TransactionStatus
 from service.transaction.seal import seal, unseal
 from service.transaction.state import PROFILE_DRAFT20, TransactionState
 from service.trust import TrustDecision, TrustList
@@ -118,6 +128,7 @@ class VerifierConfig:
     client_metadata: Mapping[str, Any]
     webhooks: WebhookTargets
     response_limits: ResponseLimits = field(default_factory=ResponseLimits)
+    allow_unknown_status: bool = False
 
 
 def _random() -> bytes:
@@ -139,6 +150,9 @@ class Verifier:
         replay_guard: ReplayGuard,
         outbox: Outbox,
         clock: Clock,
+        recorder: TransactionRecorder | None = None,
+        dead_letters: DeadLetters | None = None,
+        store_ping: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.config = config
         self.keyring = keyring
@@ -149,15 +163,39 @@ class Verifier:
         self.replay_guard = replay_guard
         self.outbox = outbox
         self.clock = clock
+        self.recorder = recorder or NullRecorder()
+        self.dead_letters = dead_letters
+        self._store_ping = store_ping
 
     @property
     def webhooks(self) -> WebhookTargets:
         """Configured webhook targets."""
         return self.config.webhooks
 
-    def ready(self) -> bool:
-        """True once the delivery worker runs (keys and definitions were loaded at construction)."""
-        return self.outbox.running
+    async def ready(self) -> bool:
+        """True once the delivery worker runs and the store answers (keys and definitions loaded at start)."""
+        if not self.outbox.running:
+            return False
+        return True if self._store_ping is None else await self._store_ping()
+
+    async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
+        """What a polling backend may read: pending / verified / rejected / expired, verdict and events."""
+        if not self.recorder.enabled:
+            raise StoreRequired("store.required", "Polling needs a store (set VERIFIER_STORE_URL)")
+        status = await self.recorder.status(transaction_id)
+        if status is None or status.state != "pending":
+            return status
+        created = next((e for e in status.events if e.event == "created" and e.detail), None)
+        if created is not None and created.detail is not None and float(created.detail) <= self.clock():
+            return msgspec.structs.replace(status, state="expired")
+        return status
+
+    async def _record(self, transaction_id: str, event: str, now: float, detail: str | None = None) -> None:
+        # Events serve polling and operators; a store hiccup here must not fail the wallet's request.
+        try:
+            await self.recorder.record_event(transaction_id, event, at=now, detail=detail)
+        except DependencyUnavailable:
+            log.warning("transaction.record_failed", event_name=event)
 
     # --- URLs --- #
 
@@ -175,7 +213,7 @@ class Verifier:
 
     # --- 1. create --- #
 
-    def create(self, request: PresentationRequest) -> CreatedTransaction:
+    async def create(self, request: PresentationRequest) -> CreatedTransaction:
         """Seal a new transaction and hand back the links for the wallet."""
         now = int(self.clock())
         reference = reference_for(
@@ -207,6 +245,7 @@ class Verifier:
         request_uri = self.request_uri(handle)
         link = "openid4vp://?" + _urlencode({"client_id": client_id, "request_uri": request_uri})
         log.info("transaction.created", transaction_id=state.id, definition_id=reference.definition_id)
+        await self._record(state.id, "created", now, detail=str(state.expires_at))
         return CreatedTransaction(
             transaction_id=state.id,
             request_uri=request_uri,
@@ -232,12 +271,13 @@ class Verifier:
             raise TransactionError("transaction.unknown_profile", "The transaction uses an unknown profile")
         return state
 
-    def request_object(self, handle: str) -> str:
+    async def request_object(self, handle: str) -> str:
         """The signed request object for a live transaction."""
         now = self.clock()
         state = self._open(handle)
         if now >= state.expires_at:
             raise TransactionError("transaction.expired", "The transaction has expired")
+        await self._record(state.id, "request_retrieved", now)
         ask = ask_for(state, self.definitions)
         return build_request_object(
             state,
@@ -271,13 +311,23 @@ class Verifier:
             raise TransactionError(
                 "transaction.replayed", "A response was already received for this transaction"
             )
+        await self._record(state.id, "response_received", now)
         try:
             verdict = await self._decide(state, handle, body, context, now)
         except VerifierError as exc:
             log.info("presentation.rejected", reason=exc.reason)
-            await self._deliver(rejected_verdict(context, now=now, error=exc), state, now)
+            await self._deliver_or_release(rejected_verdict(context, now=now, error=exc), state, now)
             raise
-        await self._deliver(verdict, state, now)
+        await self._deliver_or_release(verdict, state, now)
+
+    async def _deliver_or_release(self, verdict: Verdict, state: TransactionState, now: float) -> None:
+        """Queue the verdict; if it cannot be queued, give the transaction back so the wallet may retry."""
+        try:
+            await self._deliver(verdict, state, now)
+        except DependencyUnavailable:
+            # Nothing accepted may be lost: without a queued verdict, this response was not accepted.
+            await self.replay_guard.release(state.id)
+            raise
 
     async def _decide(
         self, state: TransactionState, handle: str, body: bytes, context: VerdictContext, now: float
@@ -298,6 +348,7 @@ class Verifier:
                 nonce=state.nonce,
                 definition=ask.definition,
                 trusted_issuers=ask.trusted_issuers,
+                allow_unknown_status=ask.allow_unknown_status or self.config.allow_unknown_status,
                 sign_in=ask.sign_in,
                 expected_subject=hinted_subject(ask.id_token_hint),
             ),
@@ -345,6 +396,11 @@ class Verifier:
             )
         )
         log.info("verdict.queued", webhook_id=verdict.jti, result=verdict.result, final=verdict.final)
+        if verdict.final:
+            try:
+                await self.recorder.store_verdict(state.id, result=verdict.result, verdict_jwt=token, at=now)
+            except DependencyUnavailable:
+                log.warning("transaction.record_failed", event_name="verdict")
 
 
 def _holder_entry(verified: VerifiedResponse) -> HolderEntry:
@@ -364,11 +420,17 @@ def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
                 vct=getattr(credential, "vct", None),
                 trust=_trust_entry(getattr(credential, "trust", None)),
                 claims=disclosed_claims(result),
-                # Status lists come with a later issue; say so rather than claim "valid".
-                status="not_checked",
+                **_status_fields(verified.statuses.get(result.descriptor_id)),
             )
         )
     return entries
+
+
+def _status_fields(outcome: StatusOutcome | None) -> dict[str, Any]:
+    """``valid``, ``unknown`` (with why, when the policy allowed it), or ``no_status`` (nothing to check)."""
+    if outcome is None:
+        return {"status": "no_status"}
+    return {"status": outcome.state, "status_reason": outcome.reason}
 
 
 def _trust_entry(decision: TrustDecision | None) -> dict[str, Any] | None:

@@ -8,21 +8,25 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
-from service.errors import DependencyUnavailable, NotFound
+from service.errors import DependencyUnavailable, NotFound, StoreRequired
 from service.http.deps import VerifierDep
 from service.http.docs import backend_errors
 from service.http.schemas import (
     CreatedPresentation,
     CreatePresentationBody,
+    DeadLetterBody,
     DefinitionDetail,
     DefinitionSummary,
     Health,
     JsonWebKeySet,
+    TransactionEventBody,
+    TransactionStatusBody,
 )
 from service.presentation_exchange import DefinitionEntry
+from service.stores import DeadLetters
 from service.verifier import PresentationRequest
 
-__all__ = ["DefinitionController", "PresentationController", "PublicController"]
+__all__ = ["DefinitionController", "OperatorController", "PresentationController", "PublicController"]
 
 
 def _rfc3339(timestamp: int) -> str:
@@ -60,7 +64,7 @@ class PresentationController(Controller):
     ) -> CreatedPresentation:
         """Seal a new transaction; give `authorization_request_uri` to the wallet as a link or QR code."""
         webhook_url = verifier.webhooks.choose(data.webhook_url)
-        created = verifier.create(
+        created = await verifier.create(
             PresentationRequest(
                 definition_id=data.definition_id,
                 presentation_definition=data.presentation_definition,
@@ -77,6 +81,74 @@ class PresentationController(Controller):
             client_id=created.client_id,
             expires_at=_rfc3339(created.expires_at),
         )
+
+    @get(
+        "/{transaction_id:str}",
+        operation_id="GetPresentationStatus",
+        summary="Poll a transaction (needs a store)",
+        responses=backend_errors(401, 404, 501),
+        security=[{"ApiKey": []}],
+    )
+    async def status(self, transaction_id: FromPath[str], verifier: VerifierDep) -> TransactionStatusBody:
+        """`pending`, `verified`/`rejected` (with the signed verdict) or `expired`, and the events so far."""
+        status = await verifier.transaction_status(transaction_id)
+        if status is None:
+            raise NotFound("transaction.unknown", "No such transaction (or its record has expired)")
+        return TransactionStatusBody(
+            transaction_id=status.transaction_id,
+            state=status.state,
+            verdict=status.verdict_jwt,
+            decided_at=int(status.decided_at) if status.decided_at is not None else None,
+            events=[TransactionEventBody(event=e.event, at=int(e.at)) for e in status.events],
+        )
+
+
+class OperatorController(Controller):
+    """Operator endpoints: verdict deliveries that were given up (needs a store)."""
+
+    path = "/v1/operator/dead-letters"
+    tags = ["operator"]
+
+    @get(
+        operation_id="ListDeadLetters",
+        summary="Deliveries given up after the retry period",
+        responses=backend_errors(401, 501),
+        security=[{"ApiKey": []}],
+    )
+    async def list_dead(self, verifier: VerifierDep) -> list[DeadLetterBody]:
+        """Newest first; each can be re-driven."""
+        dead = _dead_letters(verifier)
+        return [
+            DeadLetterBody(
+                webhook_id=item.delivery.id,
+                transaction_id=item.delivery.transaction_id,
+                url=item.delivery.url,
+                reason=item.reason,
+                status=item.status,
+                failed_at=int(item.failed_at),
+            )
+            for item in await dead.list_dead()
+        ]
+
+    @post(
+        "/{webhook_id:str}/redrive",
+        operation_id="RedriveDeadLetter",
+        status_code=202,
+        summary="Deliver a dead letter again",
+        responses=backend_errors(401, 404, 501),
+        security=[{"ApiKey": []}],
+    )
+    async def redrive(self, webhook_id: FromPath[str], verifier: VerifierDep) -> Health:
+        """Put the delivery back in the outbox with a fresh retry period."""
+        if not await _dead_letters(verifier).redrive(webhook_id):
+            raise NotFound("dead_letter.unknown", "No dead letter has that webhook id")
+        return Health(status="queued")
+
+
+def _dead_letters(verifier: VerifierDep) -> DeadLetters:
+    if verifier.dead_letters is None:
+        raise StoreRequired("store.required", "Dead letters need a store (set VERIFIER_STORE_URL)")
+    return verifier.dead_letters
 
 
 class DefinitionController(Controller):
@@ -135,6 +207,6 @@ class PublicController(Controller):
     @get("/health/ready", operation_id="Readiness", summary="Readiness probe", responses=backend_errors(503))
     async def ready(self, verifier: VerifierDep) -> Health:
         """Keys and definitions are loaded and the delivery worker runs; otherwise 503."""
-        if not verifier.ready():
+        if not await verifier.ready():
             raise DependencyUnavailable("dependency.not_ready", "The verifier is not ready")
         return Health(status="ready")

@@ -32,6 +32,7 @@ def backend_errors(*statuses: int) -> dict[int, ResponseSpec]:
         401: "A valid bearer API key is required",
         403: "Not allowed by the configuration (e.g. webhook URL outside the allow-list)",
         404: "No such resource",
+        501: "Needs a store: this deployment runs on the embedded, in-memory one",
         503: "Not ready",
     }
     return {status: _problem(texts[status]) for status in statuses}

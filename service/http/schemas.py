@@ -9,12 +9,15 @@ import msgspec
 __all__ = [
     "CreatePresentationBody",
     "CreatedPresentation",
+    "DeadLetterBody",
     "DefinitionDetail",
     "DefinitionSummary",
     "Health",
     "JsonWebKeySet",
     "OAuthErrorBody",
     "ProblemDetails",
+    "TransactionEventBody",
+    "TransactionStatusBody",
 ]
 
 CorrelationId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$")]
@@ -71,6 +74,36 @@ class DefinitionDetail(DefinitionSummary, kw_only=True):
     presentation_definition: dict[str, Any] | None
     sign_in_policy: dict[str, Any] | None
     trusted_issuers: list[str] | None
+
+
+class TransactionEventBody(msgspec.Struct):
+    """Something that happened to a transaction."""
+
+    event: str
+    """`created`, `request_retrieved`, `response_received`, `verdict_delivered`, `verdict_dead_lettered`."""
+    at: int
+
+
+class TransactionStatusBody(msgspec.Struct, kw_only=True):
+    """A polled transaction: the verdict, once decided, is the same signed JWT the webhook carries."""
+
+    transaction_id: str
+    state: str
+    """`pending`, `verified`, `rejected`, or `expired` (no answer came in time)."""
+    verdict: str | None
+    decided_at: int | None
+    events: list[TransactionEventBody]
+
+
+class DeadLetterBody(msgspec.Struct, kw_only=True):
+    """A verdict delivery that was given up."""
+
+    webhook_id: str
+    transaction_id: str
+    url: str
+    reason: str | None
+    status: int | None
+    failed_at: int
 
 
 class JsonWebKeySet(msgspec.Struct):

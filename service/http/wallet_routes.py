@@ -33,7 +33,7 @@ class WalletController(Controller):
     async def request_object(self, handle: FromPath[str], verifier: VerifierDep) -> Response[str]:
         """The Request Object (JAR) for a live transaction; any error is final for the wallet."""
         structlog.contextvars.clear_contextvars()
-        token = verifier.request_object(handle)
+        token = await verifier.request_object(handle)
         return Response(token, media_type=REQUEST_OBJECT_MEDIA_TYPE, headers=_NO_STORE)
 
     @post(

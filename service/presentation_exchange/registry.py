@@ -38,6 +38,7 @@ class _DefinitionFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sign_in: dict[str, Any] | None = None
     description: str | None = None
     trusted_issuers: list[str] | None = None
+    allow_unknown_status: bool = False
 
 
 class DefinitionEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +50,7 @@ class DefinitionEntry(msgspec.Struct, frozen=True, kw_only=True):
     sign_in: SignInPolicy | None = None
     description: str | None = None
     trusted_issuers: frozenset[str] | None = None  # None: any issuer the trust policy accepts
+    allow_unknown_status: bool = False  # an unreachable status list leaves the credential "unknown"
 
 
 class DefinitionRegistry:
@@ -135,6 +137,7 @@ def _load_file(path: Path) -> DefinitionEntry:
         ),
         description=wrapper.description,
         trusted_issuers=_trusted_issuers(wrapper.trusted_issuers, name),
+        allow_unknown_status=wrapper.allow_unknown_status,
     )
 
 

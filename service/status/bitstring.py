@@ -270,23 +270,12 @@ def verify_status_list_credential(
         raise STATUS.fail("malformed", "The status list credential has no vc object")
     _check_url(payload, credential, expected_url)
     _check_validity(payload, credential, now=now, skew=clock_skew)
-    subject = credential.get("credentialSubject")
-    if not isinstance(subject, Mapping):
-        raise STATUS.fail("malformed", "The status list credential has no credentialSubject object")
+    subject = _subject(credential)
     list_type = _list_type(credential, subject)
     purposes = _purposes(subject)
     if purpose not in purposes:
         raise STATUS.fail("purpose_mismatch", "The status list is not for this status purpose")
-    encoded = subject.get("encodedList")
-    if not isinstance(encoded, str):
-        raise STATUS.fail("malformed", "credentialSubject.encodedList is not a string")
-    bitstring = decode_encoded_list(
-        encoded,
-        multibase=list_type == "BitstringStatusList",
-        max_bytes=max_bytes,
-        # 16 KiB is the BSL floor for any statusSize; StatusList2021 lists in the wild are sometimes smaller.
-        min_bytes=MIN_LIST_BYTES if list_type == "BitstringStatusList" else 0,
-    )
+    bitstring = _bitstring(subject, list_type, max_bytes)
     return StatusListCredential(
         list_type=list_type,
         purposes=purposes,
@@ -295,6 +284,27 @@ def verify_status_list_credential(
         issuer=_issuer(payload, credential),
         ttl_ms=_ttl_ms(subject),
         valid_until=_valid_until(payload, credential),
+    )
+
+
+def _subject(credential: Mapping[str, Any]) -> Mapping[str, Any]:
+    subject = credential.get("credentialSubject")
+    if not isinstance(subject, Mapping):
+        raise STATUS.fail("malformed", "The status list credential has no credentialSubject object")
+    return subject
+
+
+def _bitstring(subject: Mapping[str, Any], list_type: ListType, max_bytes: int) -> bytes:
+    encoded = subject.get("encodedList")
+    if not isinstance(encoded, str):
+        raise STATUS.fail("malformed", "credentialSubject.encodedList is not a string")
+    bitstring = list_type == "BitstringStatusList"
+    return decode_encoded_list(
+        encoded,
+        multibase=bitstring,
+        max_bytes=max_bytes,
+        # 16 KiB is the BSL floor for any statusSize; StatusList2021 lists in the wild are sometimes smaller.
+        min_bytes=MIN_LIST_BYTES if bitstring else 0,
     )
 
 

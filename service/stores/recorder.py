@@ -36,7 +36,7 @@ __all__ = [
 MAX_EVENTS: Final = 64
 """Events kept per transaction; a wallet fetching the request in a loop must not grow the list forever."""
 
-State = Literal["pending", "verified", "rejected"]
+State = Literal["pending", "verified", "rejected", "expired"]
 
 
 class TransactionEvent(msgspec.Struct, frozen=True):

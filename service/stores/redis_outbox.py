@@ -18,8 +18,9 @@ A delivery's life:
    ``MemoryOutbox``); ``410 Gone`` or the deadline moves it to the dead letters. Then ``XACK`` + ``XDEL``.
 4. Each poll, one script moves the scheduled ids that are due into the stream; as a script it runs
    alone, so exactly one replica moves each id.
-5. An entry whose consumer died stays pending; once idle for ``visibility_timeout`` a live worker takes
-   it over with ``XAUTOCLAIM``. ``stop()`` hands its unfinished entries back at once instead.
+5. An entry whose consumer died or hung stays pending; once idle for ``visibility_timeout`` a live
+   worker takes it over (``XPENDING IDLE`` + ``XCLAIM``). ``stop()`` hands its unfinished entries back
+   at once instead.
 
 Delivery is at-least-once: a crash between the send and step 3 sends again, with the same webhook-id and
 body, and receivers dedupe by webhook-id. Redis must not evict keys (``maxmemory-policy noeviction``) and
@@ -43,6 +44,7 @@ import msgspec
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
+from redis.typing import StreamIdT
 
 from service.errors import ConfigurationError, VerifierError
 from service.stores.recorder import TransactionRecorder
@@ -213,7 +215,6 @@ class RedisOutbox:
         self._worker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._group_ready = False
-        self._claim_cursor = "0-0"
         self._next_claim = 0.0
         self._pending = 0
 
@@ -244,6 +245,7 @@ class RedisOutbox:
         if self._worker is None:
             self._stopping = asyncio.Event()
             self._worker = asyncio.create_task(self._run(), name=f"redis-outbox-{self.consumer}")
+            self._worker.add_done_callback(_report_crash)
 
     async def stop(self) -> None:
         """Stop claiming, give in-flight sends ``stop_grace`` seconds, and hand the rest back to the stream.
@@ -359,12 +361,24 @@ class RedisOutbox:
         return _entries(response)
 
     async def _reclaim(self, count: int) -> list[_Entry]:
-        """Take over entries idle past the visibility timeout: their consumer died or hung."""
-        response = await self._client.xautoclaim(
-            self._keys.ready, GROUP, self.consumer, self._visibility_ms, self._claim_cursor, count=count
+        """Take over entries idle past the visibility timeout: their consumer died or hung.
+
+        XPENDING IDLE + XCLAIM rather than XAUTOCLAIM: our own sends still in flight are skipped, since
+        claiming them would reset their idle time and keep a hung replica's entries from everyone else.
+        XCLAIM repeats the idle test, so two replicas racing for an entry cannot both win it.
+        """
+        busy = {entry_id for entry_id, _ in self._tasks.values()}
+        idle = await self._client.xpending_range(
+            self._keys.ready, GROUP, min="-", max="+", count=count + len(busy), idle=self._visibility_ms
         )
-        self._claim_cursor = _text(response[0])
-        claimed = _stream_entries(response[1])
+        ids = (_text(pending["message_id"]) for pending in idle)
+        candidates: list[StreamIdT] = [entry_id for entry_id in ids if entry_id not in busy]
+        del candidates[count:]
+        if not candidates:
+            return []
+        claimed = _stream_entries(
+            await self._client.xclaim(self._keys.ready, GROUP, self.consumer, self._visibility_ms, candidates)
+        )
         if claimed:
             _log.info("outbox.reclaimed", count=len(claimed), consumer=self.consumer)
         return claimed
@@ -378,6 +392,7 @@ class RedisOutbox:
             task = asyncio.create_task(self._attempt(*entry))
             self._tasks[task] = entry
             task.add_done_callback(self._tasks.pop)
+            task.add_done_callback(_report_crash)
             launched += 1
         return launched
 
@@ -477,13 +492,14 @@ class RedisOutbox:
 
     async def _hand_back(self, entries: Sequence[_Entry]) -> None:
         """Put cancelled attempts back into the stream now, rather than after the visibility timeout."""
+        handed = 0
         for entry_id, delivery_id in entries:
             try:
-                await self._finish(entry_id, delivery_id, "requeue")
+                handed += await self._finish(entry_id, delivery_id, "requeue")
             except RedisError as exc:
                 _log.warning("outbox.hand_back_failed", webhook_id=delivery_id, error=type(exc).__name__)
-        if entries:
-            _log.info("outbox.handed_back", count=len(entries), consumer=self.consumer)
+        if handed:
+            _log.info("outbox.handed_back", count=handed, consumer=self.consumer)
 
     async def _retire_consumer(self) -> None:
         """Remove this consumer from the group if nothing is pending on it, so names do not pile up."""
@@ -491,6 +507,12 @@ class RedisOutbox:
             await self._retire_script(keys=[self._keys.ready], args=[GROUP, self.consumer])
         except RedisError as exc:
             _log.info("outbox.retire_skipped", consumer=self.consumer, error=type(exc).__name__)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """Log a worker or attempt that died of a bug; store outages are handled inside and never get here."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        _log.error("outbox.task_crashed", task=task.get_name(), exc_info=error)
 
 
 async def _wait_or_cancel(tasks: set[asyncio.Task[None]], *, timeout: float) -> set[asyncio.Task[None]]:

@@ -100,6 +100,11 @@ class RedisReplayGuard:
             created = await self._client.set(self._prefix + transaction_id, b"1", nx=True, px=ttl_ms)
         return created is True
 
+    async def release(self, transaction_id: str) -> None:
+        """Delete the single-use mark, so the wallet may post again (its verdict could not be queued)."""
+        with store_errors():
+            await self._client.delete(self._prefix + transaction_id)
+
     async def ping(self) -> bool:
         """Readiness: True when the store answers."""
         return await ping(self._client)

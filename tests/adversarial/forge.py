@@ -138,7 +138,8 @@ def assert_oauth_error(answer: httpx.Response, *, injected: Iterable[str] = ()) 
     assert answer.headers["content-type"].startswith("application/json"), answer.headers["content-type"]
     assert answer.headers.get("cache-control") == "no-store"
     body = answer.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
+    assert isinstance(body.get("error"), str), body
+    assert body["error"], body
     description = body.get("error_description", "")
     for text in injected:
         assert text not in answer.text, f"error body echoes injected input {text[:40]!r}"
@@ -162,7 +163,8 @@ def expect_rejected(
     assert verdict["result"] == "rejected", verdict
     codes = [error["code"] for error in verdict["errors"]]
     allowed = {reason} if isinstance(reason, str) else set(reason)
-    assert len(codes) == 1 and codes[0] in allowed, (codes, allowed)
+    assert len(codes) == 1, codes
+    assert codes[0] in allowed, (codes, allowed)
     assert not verdict.get("credentials"), verdict
     assert "holder" not in verdict, verdict
     rendered = json.dumps(verdict)

@@ -133,7 +133,7 @@ def test_age_attestation_from_a_did_issuer(
         "types": [AV_VCT],
         "vct": AV_VCT,
         "claims": None,
-        "status": "not_checked",
+        "status": "no_status",
         "trust": {"rule": "trust_file", "key_source": "did", "narrowed_by_definition": False},
     }
 

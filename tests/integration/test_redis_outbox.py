@@ -16,7 +16,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from service.errors import DependencyUnavailable
+from service.errors import ConfigurationError, DependencyUnavailable
 from service.outbound import OutboundPolicy, make_client
 from service.stores.recorder import RedisRecorder
 from service.stores.redis_outbox import GROUP, RedisOutbox
@@ -57,7 +57,7 @@ def delivery(n: int, url: str, *, retry_period: float = 60.0, **changes: Any) ->
 async def replicas(
     url: str, prefix: str, count: int = 2, *, sender: WebhookSender | None = None, **tuning: Any
 ) -> AsyncIterator[list[RedisOutbox]]:
-    """``count`` outboxes, each with its own Redis client (as separate processes would have), stopped after."""
+    """``count`` outboxes, each with its own client as separate processes would have; stopped after."""
     async with make_client(LOCAL) as http, redis_clients(url, count) as clients:
         real = HttpWebhookSender(http, LOCAL, secrets=[SECRET])
         outboxes = [
@@ -186,7 +186,7 @@ class TestEnqueue:
     def test_enqueue_is_durable_before_it_returns_and_idempotent(
         self, redis_url: str, key_prefix: str, raw_redis: redis.Redis
     ) -> None:
-        """With no worker running, the record and its stream entry are already in Redis; a repeat is ignored."""
+        """With no worker running, the record and its stream entry are in Redis; a repeat is ignored."""
 
         async def scenario() -> None:
             async with replicas(redis_url, key_prefix, 1) as (outbox,):
@@ -239,7 +239,7 @@ class TestDeadLetters:
     def test_deadline_then_redrive(
         self, redis_url: str, key_prefix: str, receiver: Receiver, raw_redis: redis.Redis
     ) -> None:
-        """Failing until its deadline ends in the dead letters; redrive delivers it once the receiver is up."""
+        """Failing until the deadline ends in the dead letters; redrive delivers once the receiver is up."""
         receiver.status = 503
 
         async def scenario() -> None:
@@ -389,7 +389,6 @@ class TestTuning:
     )
     def test_bad_tuning_fails_the_boot(self, tuning: dict[str, Any]) -> None:
         """Impossible delays or a visibility timeout shorter than a poll are configuration errors."""
-        from service.errors import ConfigurationError
 
         async def scenario() -> None:
             client = aioredis.Redis()

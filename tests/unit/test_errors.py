@@ -7,6 +7,8 @@ import re
 import pytest
 
 import service.errors
+import service.fetch
+import service.issuer_keys.metadata
 import service.outbound
 from service.errors import (
     ConfigurationError,
@@ -22,6 +24,7 @@ ALLOWED_ERRORS = {
     "invalid_client",
     "access_denied",
     "not_found",
+    "not_supported",
     "server_error",
     "temporarily_unavailable",
 }
@@ -31,10 +34,11 @@ STATUS_OF = {
     "invalid_client": 401,
     "access_denied": 403,
     "not_found": 404,
+    "not_supported": 501,
     "server_error": 500,
     "temporarily_unavailable": 503,
 }
-MODULES = (service.errors, service.outbound)
+MODULES = (service.errors, service.outbound, service.fetch, service.issuer_keys.metadata)
 
 
 def _walk(cls: type[VerifierError]) -> set[type[VerifierError]]:

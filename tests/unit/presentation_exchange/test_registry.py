@@ -94,7 +94,7 @@ class TestLoadDefinitions:
             ("basic.json", {"presentation_definition": PD, "trusted_issuers": []}, "definition.malformed"),
             (
                 "basic.json",
-                {"presentation_definition": PD, "trusted_issuers": ["https://x"]},
+                {"presentation_definition": PD, "trusted_issuers": [""]},
                 "definition.malformed",
             ),
             ("other.json", {"presentation_definition": PD}, "definition.id_mismatch"),
