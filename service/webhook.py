@@ -498,7 +498,9 @@ class MemoryOutbox:
     async def _attempt(self, delivery: Delivery) -> None:
         try:
             now = self._clock()
-            if now > delivery.deadline:
+            # The final retry is scheduled *at* the deadline and starts a moment after it: still send it.
+            final_retry = delivery.attempts > 0 and delivery.next_attempt_at >= delivery.deadline
+            if now > delivery.deadline and not final_retry:
                 self._give_up(delivery, delivery.attempts, "webhook.deadline")
                 return
             outcome = await self._send(delivery, timestamp=int(now))

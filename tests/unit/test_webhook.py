@@ -573,3 +573,15 @@ class TestMemoryOutbox:
     def test_bad_configuration(self, kwargs):
         with pytest.raises(ConfigurationError):
             MemoryOutbox(RecordingSender(), clock=FakeClock(), **kwargs)
+
+
+class TestFinalRetry:
+    """The retry scheduled at the deadline is made even though it starts a moment after it."""
+
+    def test_retry_scheduled_at_the_deadline_is_sent(self):
+        """A delivery due exactly at its deadline, picked up 10 ms late, is still attempted once."""
+        clock = FakeClock()
+        sender = RecordingSender()
+        delivery = make_delivery(deadline=T0 - 0.01, attempts=3, next_attempt_at=T0 - 0.01)
+        run(_drain(MemoryOutbox(sender, clock=clock, sleep=clock.sleep), delivery))
+        assert len(sender.calls) == 1
