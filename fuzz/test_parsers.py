@@ -40,10 +40,13 @@ from service.response import AuthorizationResponse, ResponseLimits, parse_respon
 from service.sd_jwt import holder_key_from_cnf, process_disclosures, split_presentation
 from service.settings import load_settings
 from service.transaction.seal import unseal
-from service.trust import parse_trust_list
+from service.trust import TrustList, parse_trust_list
 from service.verification import Expectations, KeySources, VerificationPolicy, verify_response
 from service.vp_formats.jwt_vc_json import decode_credential, decode_presentation
 from service.vp_formats.sd_jwt_vc import inspect_sd_jwt
+from tests.e2e.actors import DELETE, Holder, Issuer, KeyPair, Wallet
+
+from .make_seeds import _request
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 KIND = TokenKind("fuzz", IdTokenInvalid)
@@ -108,7 +111,8 @@ HOSTILE_SCALARS = st.one_of(
     st.booleans(),
     st.integers(),
     st.integers(min_value=2**63, max_value=10**400),
-    st.sampled_from([10**4000, -(10**4000), 2**64, -1, 0]),
+    st.sampled_from([4000, 400, 20]).map(lambda digits: 10**digits),
+    st.sampled_from([2**64, -(2**64), -1, 0]),
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([1e308, -1e308, 5e-324, -0.0]),
     st.text(max_size=40),
@@ -121,7 +125,16 @@ JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-DEEP = st.integers(min_value=30, max_value=3000).map(lambda n: json.loads("[" * n + "]" * n))
+
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP = st.integers(min_value=30, max_value=900).map(_nested)
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -283,12 +296,13 @@ def _policy_and_trust() -> tuple[VerificationPolicy, Any]:
 _LOOP = asyncio.new_event_loop()
 
 
-def _verify_offline(flow: dict[str, Any], body: bytes) -> None:
+def _verify_offline(flow: dict[str, Any], body: bytes, *, trust: TrustList | None = None) -> None:
     """parse_response + verify_response exactly as the service runs them, at the flow's own time."""
     parsed = parse_response(body, limits=LIMITS)
     if not isinstance(parsed, AuthorizationResponse):
         return
-    policy, trust = _policy_and_trust()
+    policy, seeds_trust = _policy_and_trust()
+    trust = trust or seeds_trust
     now = float(flow["now"])
     definition = materialize_definition(
         parse_definition(flow["definition"]), today=dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
@@ -524,3 +538,79 @@ def test_transaction_handles(handle: str) -> None:
     real = f"{keyring.active_sealing.kid}.{handle.partition('.')[2]}"
     only_typed_errors(lambda: unseal(handle, keyring))
     only_typed_errors(lambda: unseal(real, keyring))
+
+
+# --- Validly signed, hostile content: the whole verification past every signature check --- #
+
+NOW = 1_800_000_000
+CLAIM = st.sampled_from(
+    ["iss", "sub", "aud", "nonce", "iat", "exp", "nbf", "jti", "vp", "vc", "sub_jwk", "azp", "cnf", "status"]
+) | st.text(max_size=6)
+HEADER = st.sampled_from(["alg", "kid", "typ", "crit", "b64", "jwk", "x5c", "jku", "cty"])
+SUBJECT = st.sampled_from(["id", "ageOver21", "birthDate", "ageOver18"]) | st.text(max_size=6)
+OVERRIDE_VALUES = JSON_VALUES | st.just(DELETE)
+
+
+@functools.cache
+def _live() -> dict[str, Any]:
+    """Keys made once per run: a trusted issuer, two holders, and the flow around them."""
+    issuer = Issuer(KeyPair.generate("ed25519"), now=lambda: NOW)
+    trust = parse_trust_list(json.dumps({"issuers": [{"id": issuer.did}]}))
+    holders = [
+        Wallet(Holder(KeyPair.generate("ed25519")), now=lambda: NOW),
+        Wallet(Holder(KeyPair.generate("p256"), "jwk_thumbprint"), now=lambda: NOW),
+    ]
+    definition = next(d for d in DEFINITIONS if d["id"] == "age-over-21")
+    client_id = KeyPair.generate("p256").did_key()
+    return {
+        "issuer": issuer,
+        "trust": trust,
+        "holders": holders,
+        "definition": definition,
+        "client_id": client_id,
+    }
+
+
+@given(
+    st.integers(min_value=0, max_value=1),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id_token_claims": st.dictionaries(CLAIM, OVERRIDE_VALUES, max_size=2),
+            "id_token_header": st.dictionaries(HEADER, OVERRIDE_VALUES, max_size=2),
+            "vp_claims": st.dictionaries(CLAIM, OVERRIDE_VALUES, max_size=2),
+            "vp_header": st.dictionaries(HEADER, OVERRIDE_VALUES, max_size=2),
+        },
+    ),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "claim_overrides": st.dictionaries(CLAIM, OVERRIDE_VALUES, max_size=2),
+            "vc_overrides": st.dictionaries(
+                st.sampled_from(["@context", "type", "issuer", "credentialSubject", "id", "issuanceDate"])
+                | st.text(max_size=5),
+                OVERRIDE_VALUES,
+                max_size=2,
+            ),
+            "subject_overrides": st.dictionaries(SUBJECT, OVERRIDE_VALUES, max_size=2),
+            "header_overrides": st.dictionaries(HEADER, OVERRIDE_VALUES, max_size=2),
+        },
+    ),
+)
+def test_pipeline_signed_hostile_claims(
+    holder_index: int, response_options: dict[str, Any], credential_options: dict[str, Any]
+) -> None:
+    """verify_response on responses whose ID Token, VP and VC are validly signed but carry hostile claims."""
+    live = _live()
+    wallet: Wallet = live["holders"][holder_index]
+    request = _request(live["client_id"], live["definition"], 1)
+    credential = live["issuer"].issue(wallet.holder.id, {"ageOver21": True}, **credential_options)
+    form = wallet.build_response(request, [credential], **response_options)
+    flow = {
+        "client_id": live["client_id"],
+        "nonce": request.nonce,
+        "now": NOW + 1,
+        "definition": live["definition"],
+    }
+    body = urlencode(form).encode()
+    only_typed_errors(lambda: _verify_offline(flow, body, trust=live["trust"]))

@@ -214,7 +214,7 @@ def create_app(
         keys=KeySources(
             dids=resolver or _did_resolver(settings, fetcher, outbound),
             metadata=IssuerMetadataResolver(http_client, outbound, clock=clock),
-            status=FetchedStatusSource(fetcher),
+            status=FetchedStatusSource(fetcher, clock=clock),
         ),
         replay_guard=replay_guard or stores.replay_guard,
         outbox=outbox or stores.outbox,

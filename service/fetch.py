@@ -189,6 +189,13 @@ class CachedFetcher:
             entry = await asyncio.shield(self._start(url, tuple(accept), ttl_hint))
         return _accepted(self._serve(entry, host), accept)
 
+    def expire(self, url: str) -> None:
+        """End the freshness of ``url`` now (the document's own lifetime says so); stale-if-error holds."""
+        entry = self._entries.get(url)
+        if entry is not None and entry.until > self._clock():
+            now = self._clock()
+            self._entries[url] = dataclasses.replace(entry, until=now, good_until=min(entry.good_until, now))
+
     # --- Cache --- #
 
     def _lookup(self, url: str) -> _Entry | None:

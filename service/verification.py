@@ -334,7 +334,12 @@ class _Credentials:
         outcomes: dict[str, StatusOutcome] = {}
         policy = StatusPolicy(allow_unknown=allow_unknown)
         for descriptor in result.descriptors:
-            outcome = await self._status_of(descriptor.credential, source, policy)
+            try:
+                outcome = await self._status_of(descriptor.credential, source, policy)
+            except CredentialInvalid as exc:
+                # With several descriptors the verdict must say which credential's status failed.
+                exc.descriptor_id = exc.descriptor_id or descriptor.descriptor_id
+                raise
             if outcome is not None:
                 outcomes[descriptor.descriptor_id] = outcome
         return outcomes

@@ -1,0 +1,1 @@
+"""Scale-out tests: several verifier replicas as real processes sharing one Redis."""
