@@ -7,7 +7,9 @@ at every step exactly as the wallet saw it — templates filled in at the transa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -103,14 +105,39 @@ def _encode(value: Mapping[str, Any] | None, what: str) -> bytes | None:
     return raw
 
 
+_MATERIALIZED_CACHE_SIZE = 256
+_materialized: OrderedDict[tuple[bytes, date], PresentationDefinition] = OrderedDict()
+
+
+def _materialized_for(
+    key: bytes, day: date, build: Callable[[], PresentationDefinition]
+) -> PresentationDefinition:
+    """Parsing and filling in templates is pure: do it once per definition and day, not per request."""
+    cached = _materialized.get((key, day))
+    if cached is None:
+        cached = materialize_definition(build(), today=day)
+        _materialized[(key, day)] = cached
+        while len(_materialized) > _MATERIALIZED_CACHE_SIZE:
+            _materialized.popitem(last=False)
+    else:
+        _materialized.move_to_end((key, day))
+    return cached
+
+
 def ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:
     """Rebuild what the transaction asks, from its sealed reference."""
     trusted: frozenset[str] | None = None
     allow_unknown = False
+    day = _day_of(state.created_at)
     if state.inline_definition is not None or state.inline_sign_in is not None:
+        inline = state.inline_definition
         definition = (
-            parse_definition(msgspec.json.decode(state.inline_definition), error=BadBackendRequest)
-            if state.inline_definition is not None
+            _materialized_for(
+                b"inline:" + hashlib.sha256(inline).digest(),
+                day,
+                lambda: parse_definition(msgspec.json.decode(inline), error=BadBackendRequest),
+            )
+            if inline is not None
             else None
         )
         sign_in = (
@@ -124,10 +151,14 @@ def ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:
             raise TransactionError(
                 "transaction.definition_changed", "The definition changed after the request"
             )
-        definition, sign_in, trusted = entry.definition, entry.sign_in, entry.trusted_issuers
+        named = entry.definition
+        definition = (
+            _materialized_for(f"named:{entry.id}:{entry.digest}".encode(), day, lambda: named)
+            if named is not None
+            else None
+        )
+        sign_in, trusted = entry.sign_in, entry.trusted_issuers
         allow_unknown = entry.allow_unknown_status
-    if definition is not None:
-        definition = materialize_definition(definition, today=_day_of(state.created_at))
     return Ask(
         definition=definition,
         sign_in=sign_in,
