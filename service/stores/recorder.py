@@ -132,13 +132,18 @@ class RedisRecorder:
     async def record_event(
         self, transaction_id: str, event: str, *, at: float, detail: str | None = None
     ) -> None:
-        """Append the event, keep the newest MAX_EVENTS, and extend the retention of both keys."""
+        """Append the event, keep the first MAX_EVENTS, and extend the retention of both keys.
+
+        The oldest events are the ones kept: ``created`` carries the expiry polling needs, and anyone with
+        the QR link can add ``request_retrieved`` events, which must not push it out. The verdict itself is
+        stored apart, so a truncated event list never hides the outcome.
+        """
         events, verdict = self._keys(transaction_id)
         entry = msgspec.json.encode(TransactionEvent(event=event, at=at, detail=detail))
         with store_errors():
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.rpush(events, entry)
-                pipe.ltrim(events, -MAX_EVENTS, -1)
+                pipe.ltrim(events, 0, MAX_EVENTS - 1)
                 pipe.pexpire(events, self._ttl_ms)
                 pipe.pexpire(verdict, self._ttl_ms)  # a verdict must not expire before its events
                 await pipe.execute()

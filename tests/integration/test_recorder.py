@@ -112,7 +112,8 @@ class TestRedisRecorder:
         status = asyncio.run(scenario())
         assert status is not None
         assert len(status.events) == MAX_EVENTS
-        assert status.events[-1].at == MAX_EVENTS + 9  # the newest are kept
+        assert status.events[0].at == 0  # the oldest are kept: `created` (with the expiry) stays
+        assert status.events[-1].at == MAX_EVENTS - 1
 
     def test_unknown_result_is_a_bug(self, redis_url: str, key_prefix: str) -> None:
         """Only verified and rejected are final results."""

@@ -41,6 +41,7 @@ from tests.e2e.actors import verify_verdict as _verify_verdict
 from tests.integration.conftest import free_port, key_prefix, redis_url
 
 __all__ = [
+    "WEBHOOK_SECRET",
     "Deployment",
     "Flow",
     "PrivateRedis",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
@@ -127,8 +129,9 @@ class Replica:
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self} {path} did not answer {status} in {timeout} s (last: {last})\n"
-                                     f"{self.log_tail()}")
+                raise AssertionError(
+                    f"{self} {path} did not answer {status} in {timeout} s (last: {last})\n{self.log_tail()}"
+                )
             time.sleep(0.05)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
@@ -237,12 +240,17 @@ class Deployment:
             "trust_file": str(self.trust_file),
             "definitions_dir": str(REPO_ROOT / "definitions"),
             "webhook_url": self.receiver.url,
+            "webhook_secrets": WEBHOOK_SECRET,
             **FAST_WEBHOOKS,
             **overrides,
         }
 
     def start(
-        self, count: int = 2, *, wait: str | None = "/health/ready", public_url: str | None = None,
+        self,
+        count: int = 2,
+        *,
+        wait: str | None = "/health/ready",
+        public_url: str | None = None,
         **overrides: str | None,
     ) -> list[Replica]:
         """Launch ``count`` replicas at once; by default all share the first one's URL as public URL."""
@@ -366,7 +374,9 @@ def verdicts(receiver: WebhookReceiver, jwks: dict[str, Any]) -> list[dict[str, 
     return out
 
 
-def eventually(predicate: Callable[[], Any], *, timeout: float = 15.0, step: float = 0.05, what: str = "") -> Any:
+def eventually(
+    predicate: Callable[[], Any], *, timeout: float = 15.0, step: float = 0.05, what: str = ""
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -382,9 +392,13 @@ def eventually(predicate: Callable[[], Any], *, timeout: float = 15.0, step: flo
 
 
 class PrivateRedis:
-    """A non-persistent redis-server on a fixed port, started and stopped by this test only."""
+    """A redis-server on a fixed port, started and stopped by this test only.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    Not persistent by default (a restart comes back empty); ``persistent=True`` keeps an append-only file
+    fsynced on every write in its own folder, so a restart comes back with every acknowledged write.
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None, *, persistent: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not installed")
@@ -392,15 +406,21 @@ class PrivateRedis:
         self.workdir = workdir
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.persistent = persistent
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self) -> PrivateRedis:
         assert self.proc is None
         self._log = (self.workdir / f"redis-{self.port}.log").open("ab")
+        data = self.workdir / f"redis-{self.port}"
+        data.mkdir(exist_ok=True)
+        aof = (
+            ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        )
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--dir", str(self.workdir)],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof]
+            + ["--dir", str(data)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -433,12 +453,13 @@ class PrivateRedis:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[Callable[[int | None], PrivateRedis]]:
-    """Factory of private redis-servers (``make(port)``, started); all stopped at teardown."""
+def private_redis(tmp_path: Path) -> Iterator[Callable[..., PrivateRedis]]:
+    """Factory of private redis-servers (``make(port=None, persistent=False)``, started); all stopped at
+    teardown."""
     made: list[PrivateRedis] = []
 
-    def make(port: int | None = None) -> PrivateRedis:
-        server = PrivateRedis(tmp_path, port)
+    def make(port: int | None = None, *, persistent: bool = False) -> PrivateRedis:
+        server = PrivateRedis(tmp_path, port, persistent=persistent)
         made.append(server)
         return server.start()
 

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.e2e.actors import Issuer, Wallet
-from tests.replicas.conftest import Deployment, begin, verdicts
+from tests.e2e.actors import Issuer, Wallet, WebhookReceiver, verify_standard_webhook
+from tests.replicas.conftest import WEBHOOK_SECRET, Deployment, begin, verdicts
 
 
 def test_request_from_a_response_to_b_replay_to_a(
@@ -44,10 +44,27 @@ def test_request_from_a_response_to_b_replay_to_a(
     assert notice["result"] == "rejected"
     assert [e["code"] for e in notice["errors"]] == ["transaction.replayed"]
 
+    for attempt in deployment.receiver.delivered:  # signed with the shared secret, whoever sent it
+        verify_standard_webhook(attempt.headers, attempt.body, WEBHOOK_SECRET, now=int(time.time()))
+
     # A third post, to B this time, changes nothing and sends no second notice.
     assert flow.post(b).status_code == 400
     time.sleep(0.5)
     assert len(verdicts(deployment.receiver, a.jwks())) == 2
+
+
+def test_webhook_chosen_at_creation_is_used_by_the_other_replica(
+    deployment: Deployment, issuer: Issuer, make_wallet: Callable[[], Wallet]
+) -> None:
+    """The per-request webhook_url travels sealed in the handle: created at A, answered at B, delivered
+    to the URL the backend chose at A, not to the default."""
+    a, b = deployment.start(2)
+    with WebhookReceiver(path="/other") as other:
+        flow = begin(a, make_wallet(), issuer, webhook_url=other.url)
+        assert flow.post(b).status_code == 200
+        [attempt] = other.wait_for(1, timeout=10)
+        assert attempt.path == "/other"
+    assert deployment.receiver.attempts == []
 
 
 def test_simultaneous_posts_to_both_replicas_accept_exactly_one(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tests.e2e.actors import Issuer, Wallet
 from tests.replicas.conftest import Deployment, begin, eventually, verdicts
 
 
-def _events(answer: dict[str, object]) -> list[str]:
-    return [str(event["event"]) for event in answer["events"]]  # type: ignore[attr-defined, index]
+def _events(answer: dict[str, Any]) -> list[str]:
+    return [str(event["event"]) for event in answer["events"]]
 
 
 def test_dead_letter_then_redrive(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import redis
@@ -69,6 +70,12 @@ def test_receiver_outage_under_load_loses_nothing(
         assert client.hlen(_outbox_key(deployment, "records")) == 0
         assert client.zcard(_outbox_key(deployment, "scheduled")) == 0
         assert client.hlen(_outbox_key(deployment, "dead")) == 0
+        ready = _outbox_key(deployment, "ready")
+        eventually(
+            lambda: client.xlen(ready) == 0 and _sync(client.xpending(ready, "delivery"))["pending"] == 0,
+            timeout=5,
+            what="every stream entry settled (acknowledged and deleted)",
+        )
     finally:
         client.close()
     assert replicas[0].dead_letters() == [] == replicas[1].dead_letters()
@@ -98,14 +105,23 @@ def black_hole(port: int) -> Iterator[None]:
 def _pending_of(client: redis.Redis, deployment: Deployment, replica: Replica) -> list[str]:
     """Webhook ids in ``replica``'s pending entries list (read by its worker, not yet settled)."""
     ready = _outbox_key(deployment, "ready")
-    consumers = [c["name"].decode() for c in client.xinfo_consumers(ready, "delivery")]
+    consumers = [c["name"].decode() for c in _sync(client.xinfo_consumers(ready, "delivery"))]
     mine = [name for name in consumers if f"-{replica.pid}-" in name]
     webhook_ids = []
     for consumer in mine:
-        for pending in client.xpending_range(ready, "delivery", min="-", max="+", count=1000, consumername=consumer):
-            for _, fields in client.xrange(ready, pending["message_id"], pending["message_id"]):
+        pending = client.xpending_range(
+            ready, "delivery", min="-", max="+", count=1000, consumername=consumer
+        )
+        for entry in _sync(pending):
+            for _, fields in _sync(client.xrange(ready, entry["message_id"], entry["message_id"])):
                 webhook_ids.append(fields[b"id"].decode())
     return webhook_ids
+
+
+def _sync(result: Any) -> Any:
+    """redis-py types its commands for both clients (``Awaitable[T] | T``); this one is synchronous."""
+    assert not isinstance(result, Awaitable)
+    return result
 
 
 @pytest.mark.parametrize("outage", ["refused", "hanging"])

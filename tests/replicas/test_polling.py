@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.e2e.actors import Issuer, Wallet
 from tests.replicas.conftest import Deployment, Flow, begin, eventually, link_via, verdicts
 
@@ -37,8 +35,12 @@ def test_pending_to_verified_with_events_in_order(
     request = wallet.fetch_request(link_via(created["authorization_request_uri"], b))
     assert _events(a.status(transaction_id).json()) == ["created", "request_retrieved"]
     assert a.status(transaction_id).json()["state"] == "pending"
-    flow = Flow(created, wallet, request, wallet.build_response(request, [issuer.issue(
-        wallet.holder.id, {"ageOver21": True})]))
+    flow = Flow(
+        created,
+        wallet,
+        request,
+        wallet.build_response(request, [issuer.issue(wallet.holder.id, {"ageOver21": True})]),
+    )
     assert flow.post(a).status_code == 200
 
     [delivered] = deployment.receiver.wait_for(1, timeout=10)
@@ -110,12 +112,6 @@ def test_memory_store_answers_501(deployment: Deployment) -> None:
         assert answer.json()["status"] == 501
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: service/verifier.py:188 finds expiry only in the `created` event, which "
-    "service/stores/recorder.py:141 (LTRIM to MAX_EVENTS=64) drops after 64 later events; an expired "
-    "transaction whose request was fetched 64+ times then reads `pending` until its record expires",
-)
 def test_expiry_survives_many_request_fetches(
     deployment: Deployment, make_wallet: Callable[[], Wallet]
 ) -> None:

@@ -24,7 +24,7 @@ def _ready_is(replicas: list[Replica], status: int) -> bool:
 
 def test_store_down_at_start_up(
     deployment: Deployment,
-    private_redis: Callable[[int | None], PrivateRedis],
+    private_redis: Callable[..., PrivateRedis],
     issuer: Issuer,
     make_wallet: Callable[[], Wallet],
 ) -> None:
@@ -62,7 +62,7 @@ def test_store_down_at_start_up(
 
 def test_store_lost_mid_run_and_back(
     deployment: Deployment,
-    private_redis: Callable[[int | None], PrivateRedis],
+    private_redis: Callable[..., PrivateRedis],
     issuer: Issuer,
     make_wallet: Callable[[], Wallet],
 ) -> None:
@@ -97,3 +97,36 @@ def test_store_lost_mid_run_and_back(
     assert finals == sorted([(before.transaction_id, "verified"), (during.transaction_id, "verified")])
     status = b.status(during.transaction_id).json()
     assert status["state"] == "verified"
+
+
+def test_undelivered_verdicts_survive_a_store_restart(
+    deployment: Deployment,
+    private_redis: Callable[..., PrivateRedis],
+    issuer: Issuer,
+    make_wallet: Callable[[], Wallet],
+) -> None:
+    """Responses accepted while the receiver is down, then the (persistent) store restarts under both
+    replicas: after it is back, every verdict is delivered once per webhook-id, and single use still holds."""
+    server = private_redis(persistent=True)
+    deployment.store_url = server.url
+    a, b = deployment.start(2)
+    receiver = deployment.receiver
+    receiver.down()
+    flows = [begin(a, make_wallet(), issuer) for _ in range(10)]
+    for n, flow in enumerate(flows):
+        assert flow.post(b if n % 2 else a).status_code == 200
+
+    server.stop()
+    eventually(lambda: _ready_is([a, b], 503), timeout=15, what="both not ready")
+    receiver.up()
+    time.sleep(1.0)  # the replicas cannot read their outbox now
+    assert receiver.attempts == []
+
+    server.start()
+    eventually(lambda: _ready_is([a, b], 200), timeout=15, what="both ready again")
+    receiver.wait_for(len(flows), timeout=20)
+    time.sleep(0.5)
+    claims = verdicts(receiver, a.jwks())
+    assert sorted(c["txn"] for c in claims) == sorted(flow.transaction_id for flow in flows)
+    assert all(c["final"] for c in claims)
+    assert flows[0].post(b).status_code == 400  # the single-use mark came back with the store
