@@ -144,6 +144,7 @@ def _policy(settings: Settings) -> VerificationPolicy:
         subject_methods=frozenset(settings.did_methods),
         key_binding_max_age=settings.key_binding_max_age,
         legacy_profiles=frozenset(settings.legacy_profiles),
+        credential_clock_skew=settings.credential_clock_skew,
     )
 
 

@@ -79,6 +79,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     clock_skew: Annotated[int, msgspec.Meta(ge=0, le=600)] = 60
     """Seconds of clock skew tolerated on ``exp``/``nbf``/``iat``."""
 
+    credential_clock_skew: Annotated[int, msgspec.Meta(ge=0, le=3600)] | None = None
+    """Seconds of skew on issuer-side validity (credential nbf/exp, status lists); default: clock_skew.
+    Issuers' clocks are not the wallet's: some deployments want more room there than on tokens."""
+
     id_token_max_age: PositiveInt = 600
     """Oldest ``iat`` accepted on an ID Token or VP, in seconds."""
 

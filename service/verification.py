@@ -108,6 +108,8 @@ class VerificationPolicy:
     subject_methods: frozenset[str]
     key_binding_max_age: int = 120
     max_disclosures: int = 256
+    credential_clock_skew: int | None = None
+    """Skew for issuer-side validity (credentials, status lists); None: the same as ``clock_skew``."""
     legacy_profiles: frozenset[str] = frozenset()
     """Older self-issued ID Token profiles accepted on purpose (service.id_token PROFILE_*)."""
 
@@ -262,6 +264,11 @@ class _Credentials:
         self._metadata: dict[str, IssuerKeys] = {}
         self._verified: dict[str, Decoded] = {}
 
+    @property
+    def _credential_skew(self) -> int:
+        skew = self._policy.credential_clock_skew
+        return self._policy.clock_skew if skew is None else skew
+
     def _add_presentation(self, token: str) -> None:
         vp = verify_presentation(
             decode_presentation(token, max_length=self._policy.max_token_bytes),
@@ -370,7 +377,7 @@ class _Credentials:
                 key_for_list=key_for_list,
                 allowed_algs=self._policy.issuer_algs,
                 now=self._now,
-                clock_skew=self._policy.clock_skew,
+                clock_skew=self._credential_skew,
                 policy=policy,
             )
         return await check_bitstring_status(
@@ -379,7 +386,7 @@ class _Credentials:
             key_for_list=key_for_list,
             allowed_algs=self._policy.issuer_algs,
             now=self._now,
-            clock_skew=self._policy.clock_skew,
+            clock_skew=self._credential_skew,
             policy=policy,
         )
 
@@ -412,7 +419,7 @@ class _Credentials:
             holder=self._holder,
             allowed_algs=self._policy.issuer_algs,
             now=self._now,
-            clock_skew=self._policy.clock_skew,
+            clock_skew=self._credential_skew,
         )
         if not entry.admits_types(credential.types):
             raise _untrusted()
@@ -431,6 +438,7 @@ class _Credentials:
                 issuer_algs=self._policy.issuer_algs,
                 holder_algs=self._policy.holder_algs,
                 clock_skew=self._policy.clock_skew,
+                credential_clock_skew=self._credential_skew,
                 key_binding_max_age=self._policy.key_binding_max_age,
             ),
             now=self._now,

@@ -52,6 +52,8 @@ class SdJwtExpectations:
     holder_algs: frozenset[str]
     clock_skew: int
     key_binding_max_age: int
+    credential_clock_skew: int | None = None
+    """Skew for the credential's own validity; None: ``clock_skew`` (which the KB-JWT always uses)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,9 @@ def verify_sd_jwt_vc(
     check_time_claims(
         claims,
         now=now,
-        skew=expected.clock_skew,
+        skew=expected.clock_skew
+        if expected.credential_clock_skew is None
+        else expected.credential_clock_skew,
         max_age=None,
         kind=CREDENTIAL,
         require_exp=False,

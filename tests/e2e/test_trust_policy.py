@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,3 +78,25 @@ def test_definition_narrows_the_trust_list(
         assert credential["trust"]["narrowed_by_definition"] is True
     finally:
         service.stop()
+
+
+def test_credential_clock_skew_is_configurable_apart_from_token_skew(
+    tmp_path: Path, receiver: WebhookReceiver, issuers: Issuers, make_wallet: Callable[..., Wallet]
+) -> None:
+    """A credential valid from 120 s ahead fails the 60 s default and passes a 300 s credential skew."""
+    outcomes = {}
+    for skew in (None, 300):
+        overrides = {} if skew is None else {"credential_clock_skew": skew}
+        (tmp_path / str(skew)).mkdir()
+        service = start_service(tmp_path / str(skew), receiver, issuers.trust_file(), **overrides)
+        try:
+            wallet = make_wallet()
+            created = service.create()
+            request = wallet.fetch_request(created["authorization_request_uri"])
+            early = issuers.trusted.issue(wallet.holder.id, {"ageOver21": True}, nbf=int(time.time()) + 120)
+            wallet.respond(request, [early])
+            verdict = service.verdict(created["transaction_id"])
+            outcomes[skew] = [e["code"] for e in verdict.get("errors", [])] or verdict["result"]
+        finally:
+            service.stop()
+    assert outcomes == {None: ["credential.not_yet_valid"], 300: "verified"}
