@@ -33,6 +33,7 @@ from service.http.backend_routes import (
 from service.http.errors import exception_handlers
 from service.http.wallet_routes import WalletController
 from service.issuer_keys import IssuerMetadataResolver
+from service.issuer_keys.jwks import FetchedJwks
 from service.keys import Keyring, dump_keyring, generate_keyring, load_keyring
 from service.outbound import OutboundPolicy, make_client
 from service.presentation_exchange import load_definitions
@@ -215,6 +216,7 @@ def create_app(
         keys=KeySources(
             dids=resolver or _did_resolver(settings, fetcher, outbound),
             metadata=IssuerMetadataResolver(http_client, outbound, clock=clock),
+            jwks=FetchedJwks(fetcher),
             status=FetchedStatusSource(fetcher, clock=clock),
         ),
         replay_guard=replay_guard or stores.replay_guard,

@@ -15,7 +15,8 @@ Trust file (``VERIFIER_TRUST_FILE``)::
 A DID issuer's keys come from its DID document unless ``jwks`` pins them. A non-DID (https) issuer needs
 at least one key source: ``jwks`` (pinned), ``x509_anchors`` (an ``x5c`` chain in the credential must lead
 to one of these roots, and its leaf name the issuer; paths relative to the trust file, or inline PEM), or
-``metadata: true`` (keys from its JWT VC Issuer Metadata, fetched over the SSRF-guarded client).
+``metadata: true`` (keys from its JWT VC Issuer Metadata), or ``jwks_uri`` (a published JWK Set); both are
+fetched over the SSRF-guarded, cached client.
 ``credential_types`` (W3C types) and ``vct`` (SD-JWT VC types) limit what the issuer is trusted for.
 A definition may narrow the list further with its own ``trusted_issuers``; it can never widen it.
 """
@@ -46,6 +47,7 @@ class _IssuerEntry(msgspec.Struct, forbid_unknown_fields=True):
     vct: list[str] | None = None
     x509_anchors: list[str] | None = None
     metadata: bool = False
+    jwks_uri: str | None = None
 
 
 class _TrustFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,6 +69,8 @@ class TrustedIssuer:
     """Roots an ``x5c`` chain in the issuer's credentials may lead to (empty: x5c not accepted)."""
     metadata: bool = False
     """Keys may come from the issuer's JWT VC Issuer Metadata (SD-JWT VC -18 §3)."""
+    jwks_uri: str | None = None
+    """Keys published at this URL (a JWK Set), fetched over the SSRF-guarded, cached client."""
     rule: str = "trust_file"
     """Which rule admitted the issuer (reported in the verdict): ``trust_file`` or ``any_issuer``."""
 
@@ -113,9 +117,10 @@ class TrustList:
 
 def _pinned_keys(entry: _IssuerEntry) -> tuple[tuple[str | None, PublicJwk], ...] | None:
     if entry.jwks is None:
-        if not entry.id.startswith("did:") and not entry.x509_anchors and not entry.metadata:
+        if not entry.id.startswith("did:") and not (entry.x509_anchors or entry.metadata or entry.jwks_uri):
             raise ConfigurationError(
-                "config.trust", "A non-DID issuer needs a key source: jwks, x509_anchors or metadata"
+                "config.trust",
+                "A non-DID issuer needs a key source: jwks, jwks_uri, x509_anchors or metadata",
             )
         return None
     keys = entry.jwks.get("keys")
@@ -168,6 +173,7 @@ def parse_trust_list(data: bytes | str, *, base: Path | None = None) -> TrustLis
             vct=_non_empty(entry.vct, "vct"),
             x509_anchors=_anchors(entry, base or Path()),
             metadata=entry.metadata,
+            jwks_uri=entry.jwks_uri,
         )
     return TrustList(issuers=issuers)
 

@@ -67,6 +67,7 @@ from service.vp_formats.sd_jwt_vc import (
 __all__ = [
     "Expectations",
     "IssuerMetadataSource",
+    "JwksSource",
     "KeySources",
     "VerificationPolicy",
     "VerifiedResponse",
@@ -74,6 +75,14 @@ __all__ = [
 ]
 
 IssuerKeys = tuple[tuple[str | None, PublicJwk], ...]
+
+
+class JwksSource(Protocol):
+    """Keys published as a JWK Set at a configured URL (RFC 7517 §5)."""
+
+    async def keys(self, uri: str) -> IssuerKeys:
+        """(kid, key) pairs of the set."""
+        ...
 
 
 class IssuerMetadataSource(Protocol):
@@ -90,6 +99,7 @@ class KeySources:
 
     dids: DidResolver
     metadata: IssuerMetadataSource | None = None
+    jwks: JwksSource | None = None
     status: StatusListSource | None = None
     """Where status lists come from; without one, credentials that reference a list cannot be accepted."""
 
@@ -262,6 +272,7 @@ class _Credentials:
                 self._add_presentation(token)
         self._documents: dict[str, DidDocument] = {}
         self._metadata: dict[str, IssuerKeys] = {}
+        self._jwks: dict[str, IssuerKeys] = {}
         self._verified: dict[str, Decoded] = {}
 
     @property
@@ -301,7 +312,10 @@ class _Credentials:
             entry = self._trust.lookup(issuer, narrowed_to=self._expected.trusted_issuers)
             if entry is None or "x5c" in jws.header or entry.pinned_keys is not None:
                 continue
-            if issuer.startswith("did:"):
+            if entry.jwks_uri is not None and keys.jwks is not None:
+                if issuer not in self._jwks:
+                    self._jwks[issuer] = await keys.jwks.keys(entry.jwks_uri)
+            elif issuer.startswith("did:"):
                 if issuer not in self._documents:
                     self._documents[issuer] = await keys.dids.resolve(issuer)
             elif entry.metadata and keys.metadata is not None and issuer not in self._metadata:
@@ -458,6 +472,8 @@ class _Credentials:
             return select_verification_method(
                 document, jws.kid, relationship="assertionMethod"
             ).public_key, "did"
+        if entry.id in self._jwks:
+            return _by_kid(self._jwks[entry.id], jws.kid), "jwks_uri"
         if entry.id in self._metadata:
             return _by_kid(self._metadata[entry.id], jws.kid), "metadata"
         raise CredentialInvalid("credential.no_key_source", "No permitted way to find the issuer's key")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.e2e.actors import Issuer, KeyPair, Wallet, WebhookReceiver
@@ -100,3 +102,46 @@ def test_credential_clock_skew_is_configurable_apart_from_token_skew(
         finally:
             service.stop()
     assert outcomes == {None: ["credential.not_yet_valid"], 300: "verified"}
+
+
+def test_issuer_keys_from_a_configured_jwks_uri(
+    tmp_path: Path, receiver: WebhookReceiver, make_wallet: Callable[..., Wallet]
+) -> None:
+    """A non-DID issuer trusted with a jwks_uri: its key is fetched once and cached; the verdict says so."""
+    key = KeyPair.generate("p256")
+    hits: list[str] = []
+    jwks = json.dumps({"keys": [key.public_jwk() | {"kid": "k1", "use": "sig"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/jwk-set+json")
+            self.send_header("Cache-Control", "max-age=600")
+            self.send_header("Content-Length", str(len(jwks)))
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    issuer = Issuer(key)
+    issuer.did, issuer.kid = "https://issuer.example", "k1"
+    trust = {"issuers": [{"id": issuer.did, "jwks_uri": f"http://localhost:{server.server_address[1]}/jwks"}]}
+    service = start_service(tmp_path, receiver, trust)
+    try:
+        for _ in range(2):
+            wallet = make_wallet()
+            created = service.create()
+            request = wallet.fetch_request(created["authorization_request_uri"])
+            answer = wallet.respond(request, [issuer.issue(wallet.holder.id, {"ageOver21": True})])
+            assert answer.status_code == 200, answer.text
+            credential = service.verdict(created["transaction_id"])["credentials"][0]
+            assert credential["trust"]["key_source"] == "jwks_uri"
+        assert hits == ["/jwks"]
+    finally:
+        service.stop()
+        server.shutdown()
+        server.server_close()
