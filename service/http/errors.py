@@ -95,8 +95,22 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+def handle_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    """A body nested deeper than the decoder can follow: the caller's input, not our bug."""
+    log.info("request.refused", reason="limits.json_depth", status=400)
+    return _render(
+        request,
+        400,
+        error="invalid_request",
+        code="limits.json_depth",
+        title="Bad request",
+        detail="The request body is nested too deeply",
+    )
+
+
 exception_handlers = {
     VerifierError: handle_verifier_error,
     HTTPException: handle_http_exception,
+    RecursionError: handle_too_deep,
     Exception: handle_unexpected,
 }

@@ -32,7 +32,9 @@ from service.presentation_exchange.jsonpath import JsonPath, find
 from service.presentation_exchange.model import InputDescriptor, PresentationDefinition
 from service.presentation_exchange.requirements import requirements_met
 from service.presentation_exchange.submission import DescriptorMapEntry, PresentationSubmission
-from service.vocabulary import canonical_format
+from service.vocabulary import FORMAT_DC_SD_JWT, FORMAT_JWT_VC_JSON, canonical_format
+
+CREDENTIAL_FORMATS: Final = frozenset({FORMAT_JWT_VC_JSON, FORMAT_DC_SD_JWT})
 
 __all__ = ["Decoded", "DescriptorResult", "Lookup", "SubmissionResult", "evaluate_submission"]
 
@@ -233,6 +235,14 @@ def _evaluate_descriptor(
     definition: PresentationDefinition, descriptor: InputDescriptor, chain: tuple[Decoded, ...]
 ) -> DescriptorResult:
     candidate = chain[-1]
+    if candidate.format not in CREDENTIAL_FORMATS:
+        # A presentation is the holder's own statement: its claims prove nothing. Only a credential (an
+        # issuer's signature) may satisfy a descriptor, so the map must reach one (path_nested into a VP).
+        raise SubmissionMismatch(
+            "submission.not_a_credential",
+            "the submission maps the descriptor to a presentation, not to a credential",
+            descriptor_id=descriptor.id,
+        )
     _check_format_allowed(definition, descriptor, chain)
     fields = match_fields(descriptor, candidate.documents)
     if descriptor.constraints.limit_disclosure == "required":

@@ -132,7 +132,11 @@ class FieldFilter:
 
     def accepts(self, value: Any) -> bool:
         """True when ``value`` satisfies the filter (PE "Input Evaluation", step 4.b)."""
-        return bool(self.validator.is_valid(value))
+        try:
+            return bool(self.validator.is_valid(value))
+        except (OverflowError, RecursionError):
+            # e.g. a float `multipleOf` against a 400-digit integer: no answer, so no satisfied filter.
+            return False
 
 
 def compile_filter(schema: object) -> FieldFilter:
@@ -152,9 +156,29 @@ def compile_filter(schema: object) -> FieldFilter:
     return FieldFilter(schema=schema, validator=validator, templated=templated)
 
 
+# A quantified group that itself repeats or alternates — `(a+)+`, `(a|aa)*`, `(\w*)+` — is what makes a
+# backtracking engine take exponential time (PE 2.1 Security Considerations). Such patterns are refused.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*?|{](?:[^()\\]|\\.)*\)\s*(?:[+*{]|\?(?!\?))")
+_MAX_PATTERN_LENGTH = 256
+
+
+def _check_pattern(pattern: object) -> None:
+    if not isinstance(pattern, str):
+        return
+    if len(pattern) > _MAX_PATTERN_LENGTH:
+        raise InvalidFilterError(f"a filter pattern is longer than {_MAX_PATTERN_LENGTH} characters")
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise InvalidFilterError("a filter pattern repeats a quantified group (catastrophic backtracking)")
+
+
 def _check_node(node: Mapping[str, Any]) -> None:
     if "$ref" in node:
         raise InvalidFilterError("filters may not use $ref")
+    _check_pattern(node.get("pattern"))
+    properties = node.get("patternProperties")
+    if isinstance(properties, dict):
+        for pattern in properties:
+            _check_pattern(pattern)
     for keyword in _LIMIT_KEYWORDS:
         if keyword in node:
             _check_limit(keyword, node[keyword], node.get("format"))

@@ -94,10 +94,9 @@ def _entry(wire: _WireEntry, parent_id: str | None, where: str) -> DescriptorMap
     if entry_id is None:
         raise _malformed(f"{where}.id is required")
     if parent_id is not None and entry_id != parent_id:
+        # No descriptor_id: the id is the wallet's, not yet known to belong to the definition.
         raise SubmissionMismatch(
-            "submission.nested_id_mismatch",
-            f"{where}.id differs from the id of its enclosing entry",
-            descriptor_id=parent_id,
+            "submission.nested_id_mismatch", f"{where}.id differs from the id of its enclosing entry"
         )
     try:
         path = compile_path(wire.path)

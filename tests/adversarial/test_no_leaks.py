@@ -292,16 +292,7 @@ INJECTION = "INJ" + secrets.token_hex(8)
         "typ",
         "vp_token-garbage",
         "submission-definition-id",
-        pytest.param(
-            "submission-descriptor-id",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: service/presentation_exchange/submission.py _entry raises "
-                "submission.nested_id_mismatch with descriptor_id=parent_id, the wallet's own top-level id, "
-                "before it is checked against the definition: the signed verdict echoes arbitrary "
-                "wallet text (any length) in errors[].descriptor_id",
-            ),
-        ),
+        "submission-descriptor-id",
         "submission-path",
         "submission-format",
         "submission-not-json",

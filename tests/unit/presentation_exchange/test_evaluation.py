@@ -446,3 +446,15 @@ class TestLimitDisclosure:
         decoded = _SdJwtDecoded("dc+sd-jwt", "ES256", (self.CLAIMS,), (("given_name",),))
         sub = parse_submission(submission("pd-1", {"id": "pid", "format": "vc+sd-jwt", "path": "$"}))
         evaluate_submission(definition, sub, "t", lambda fmt, node: decoded)
+
+
+def test_descriptor_mapped_to_a_presentation_is_not_a_credential() -> None:
+    """A map entry ending at a VP (no path_nested) cannot satisfy a descriptor: the VP is the holder's word."""
+    wallet = FakeWallet()
+    vp = wallet.add_vp("vp-1", [])
+    wallet.objects[vp] = FakeDecoded("jwt_vp_json", "ES256", ({"vc": {"credentialSubject": {"age": 30}}},))
+    definition = pd(descriptor("d", {"path": ["$.vc.credentialSubject.age"]}))
+    sub = parse_submission(submission("pd-1", entry("d", nested=None)))
+    with pytest.raises(SubmissionMismatch) as caught:
+        evaluate_submission(definition, sub, vp, wallet.lookup)
+    assert caught.value.reason == "submission.not_a_credential"
