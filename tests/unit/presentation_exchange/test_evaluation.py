@@ -449,7 +449,7 @@ class TestLimitDisclosure:
 
 
 def test_descriptor_mapped_to_a_presentation_is_not_a_credential() -> None:
-    """A map entry ending at a VP (no path_nested) cannot satisfy a descriptor: the VP is the holder's word."""
+    """A map entry ending at a VP (no path_nested) cannot satisfy a descriptor: a VP is the holder's word."""
     wallet = FakeWallet()
     vp = wallet.add_vp("vp-1", [])
     wallet.objects[vp] = FakeDecoded("jwt_vp_json", "ES256", ({"vc": {"credentialSubject": {"age": 30}}},))
