@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit openapi clean
+.PHONY: run test lint typecheck unit openapi clean fuzz fuzz-smoke
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ typecheck: $(STAMP)
 ## Regenerate openapi/openapi.json from the app (a test fails when it drifts).
 openapi: $(STAMP)
 	$(PY) -m service openapi > openapi/openapi.json
+
+## Property fuzzing of every parser + schemathesis against the running API: smoke (CI) and a long campaign.
+fuzz-smoke: $(STAMP)
+	HYPOTHESIS_PROFILE=smoke $(VENV)/bin/pytest fuzz -p no:cacheprovider -q
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=campaign $(VENV)/bin/pytest fuzz -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
