@@ -6,7 +6,7 @@ lifetime (and the verdicts' receivers' JWKS caches) have passed, then drop it.
 
 File format (JSON)::
 
-    {"signing": [{"kid": "...", "private_key_pem": "-----BEGIN PRIVATE KEY-----..."}],
+    {"signing": [{"kid": "...", "private_key_pem": "<PKCS#8 PEM>"}],
      "sealing": [{"kid": "k1", "key": "<base64url of 32 random bytes>"}]}
 """
 

@@ -372,6 +372,26 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 # --- Backoff and the in-memory outbox --- #
 
 
+def next_attempt(
+    delivery: Delivery,
+    outcome: SendOutcome,
+    *,
+    now: float,
+    base_delay: float,
+    max_delay: float,
+    uniform: Callable[[float, float], float],
+) -> float | None:
+    """When to try a failed delivery again, or None to give up (410 Gone, or the deadline has passed)."""
+    if outcome.give_up or now >= delivery.deadline:
+        return None
+    delay = backoff_delay(delivery.attempts + 1, base_delay=base_delay, max_delay=max_delay, uniform=uniform)
+    if outcome.retry_after is not None:
+        # The receiver's wish is a floor, but capped: it must not park the delivery past our schedule.
+        delay = max(delay, min(outcome.retry_after, max_delay))
+    # The last attempt happens at the deadline rather than being skipped for overshooting it.
+    return min(now + delay, delivery.deadline)
+
+
 def backoff_delay(
     attempts: int, *, base_delay: float, max_delay: float, uniform: Callable[[float, float], float]
 ) -> float:
@@ -523,18 +543,17 @@ class MemoryOutbox:
 
     def _after_failure(self, delivery: Delivery, outcome: SendOutcome) -> None:
         attempts = delivery.attempts + 1
-        now = self._clock()
-        if outcome.give_up or now >= delivery.deadline:
+        due = next_attempt(
+            delivery,
+            outcome,
+            now=self._clock(),
+            base_delay=self._base_delay,
+            max_delay=self._max_delay,
+            uniform=self._uniform,
+        )
+        if due is None:
             self._give_up(delivery, attempts, outcome.reason if outcome.give_up else "webhook.deadline")
             return
-        delay = backoff_delay(
-            attempts, base_delay=self._base_delay, max_delay=self._max_delay, uniform=self._uniform
-        )
-        if outcome.retry_after is not None:
-            # The receiver's wish is a floor, but capped: it must not park the delivery past our schedule.
-            delay = max(delay, min(outcome.retry_after, self._max_delay))
-        # The last attempt happens at the deadline rather than being skipped for overshooting it.
-        due = min(now + delay, delivery.deadline)
         self._push(msgspec.structs.replace(delivery, attempts=attempts, next_attempt_at=due))
 
     def _give_up(self, delivery: Delivery, attempts: int, reason: str | None) -> None:

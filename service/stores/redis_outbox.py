@@ -53,9 +53,9 @@ from service.webhook import (
     Delivery,
     SendOutcome,
     WebhookSender,
-    backoff_delay,
     check_event_type,
     check_webhook_id,
+    next_attempt,
 )
 
 __all__ = ["DeadLetter", "RedisOutbox"]
@@ -435,20 +435,19 @@ class RedisOutbox:
     async def _after_failure(self, entry_id: str, delivery: Delivery, outcome: SendOutcome) -> None:
         """Schedule the next attempt like ``MemoryOutbox``, or give up on 410 / a passed deadline."""
         attempts = delivery.attempts + 1
-        now = self._clock()
         tried = msgspec.structs.replace(delivery, attempts=attempts)
-        if outcome.give_up or now >= delivery.deadline:
+        due = next_attempt(
+            delivery,
+            outcome,
+            now=self._clock(),
+            base_delay=self._base_delay,
+            max_delay=self._max_delay,
+            uniform=self._uniform,
+        )
+        if due is None:
             reason = outcome.reason if outcome.give_up else "webhook.deadline"
             await self._dead(entry_id, tried, msgspec.structs.replace(outcome, reason=reason))
             return
-        delay = backoff_delay(
-            attempts, base_delay=self._base_delay, max_delay=self._max_delay, uniform=self._uniform
-        )
-        if outcome.retry_after is not None:
-            # The receiver's wish is a floor, but capped: it must not park the delivery past our schedule.
-            delay = max(delay, min(outcome.retry_after, self._max_delay))
-        # The last attempt happens at the deadline rather than being skipped for overshooting it.
-        due = min(now + delay, delivery.deadline)
         retry = msgspec.structs.replace(tried, next_attempt_at=due)
         await self._finish(entry_id, delivery.id, "retry", msgspec.json.encode(retry), due)
 
