@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 from service.errors import DependencyUnavailable, NotFound, StoreRequired
 from service.http.deps import VerifierDep
 from service.http.docs import backend_errors
+from service.http.qr import qr_code
 from service.http.schemas import (
     CreatedPresentation,
     CreatePresentationBody,
@@ -80,6 +81,7 @@ class PresentationController(Controller):
             authorization_request_uri=created.authorization_request_uri,
             client_id=created.client_id,
             expires_at=_rfc3339(created.expires_at),
+            qr_code=qr_code(created.authorization_request_uri, data.qr) if data.qr else None,
         )
 
     @get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -35,6 +35,8 @@ class CreatePresentationBody(msgspec.Struct, forbid_unknown_fields=True, kw_only
     sign_in: dict[str, Any] | None = None
     """Inline sign-in (SIOPv2): `{"subject_syntax_types": [...], "self_attested_claims": [...]}`; alone,
     or beside `presentation_definition` to authenticate and prove in one transaction."""
+    qr: Literal["svg", "png"] | None = None
+    """Also return `authorization_request_uri` as a QR code (a `data:` URI) in this image format."""
     id_token_hint: Annotated[str, msgspec.Meta(max_length=16384)] | None = None
     """Re-authentication: an ID Token from an earlier sign-in; only its subject may sign in."""
     webhook_url: HttpUrl | None = None
@@ -43,7 +45,7 @@ class CreatePresentationBody(msgspec.Struct, forbid_unknown_fields=True, kw_only
     """Your own reference, echoed in the verdict."""
 
 
-class CreatedPresentation(msgspec.Struct, kw_only=True):
+class CreatedPresentation(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A pending presentation request: give `authorization_request_uri` to the wallet (link or QR code)."""
 
     transaction_id: str
@@ -52,6 +54,8 @@ class CreatedPresentation(msgspec.Struct, kw_only=True):
     client_id: str
     expires_at: str
     """RFC 3339 UTC time after which the wallet's response is refused."""
+    qr_code: str | None = None
+    """The link as a QR code `data:` URI (SVG or PNG), when asked for with `qr`."""
 
 
 class DefinitionSummary(msgspec.Struct, kw_only=True):

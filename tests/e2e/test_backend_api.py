@@ -579,3 +579,12 @@ def test_unknown_wallet_route(service: RunningService) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].split(";")[0] == "application/json"
     assert "error" in response.json()
+
+
+def test_create_returns_a_qr_code_when_asked(service: RunningService) -> None:
+    """`qr: svg|png` adds the link as a QR data URI; without it there is none."""
+    plain = service.create()
+    assert plain.get("qr_code") is None
+    for image, prefix in (("svg", "data:image/svg+xml"), ("png", "data:image/png;base64,")):
+        created = service.create(qr=image)
+        assert created["qr_code"].startswith(prefix)
