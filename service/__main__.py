@@ -1,20 +1,24 @@
-"""``python -m service`` runs the verifier; ``python -m service openapi`` prints its OpenAPI document."""
+"""``python -m service [serve|openapi|keys|definitions|verdict] ...``: run the verifier, or operate it.
+
+``serve`` (the default) runs the verifier with settings from the environment; ``openapi`` prints the
+OpenAPI document; ``keys``, ``definitions`` and ``verdict`` are in ``service.cli``.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import uvicorn
 
 from service.app import create_app
+from service.cli import main as cli_main
 from service.errors import ConfigurationError
 from service.keys import generate_keyring
 from service.logging import configure_logging
 from service.settings import load_settings
 
-__all__ = ["main", "openapi_document"]
+__all__ = ["main", "openapi_document", "serve"]
 
 
 def openapi_document() -> str:
@@ -24,14 +28,8 @@ def openapi_document() -> str:
     return json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
-    parser = argparse.ArgumentParser(prog="siop-verifier", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "openapi"])
-    args = parser.parse_args(argv)
-    if args.command == "openapi":
-        sys.stdout.write(openapi_document())
-        return 0
+def serve() -> int:
+    """Run the verifier with settings from the environment."""
     try:
         settings = load_settings()
         configure_logging(fmt=settings.log_format, level=settings.log_level)
@@ -41,6 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
+
+
+def _print_openapi() -> int:
+    sys.stdout.write(openapi_document())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    return cli_main(argv, serve=serve, openapi=_print_openapi)
 
 
 if __name__ == "__main__":

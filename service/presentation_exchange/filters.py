@@ -156,9 +156,13 @@ def compile_filter(schema: object) -> FieldFilter:
     return FieldFilter(schema=schema, validator=validator, templated=templated)
 
 
-# A quantified group that itself repeats or alternates — `(a+)+`, `(a|aa)*`, `(\w*)+` — is what makes a
-# backtracking engine take exponential time (PE 2.1 Security Considerations). Such patterns are refused.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*?|{](?:[^()\\]|\\.)*\)\s*(?:[+*{]|\?(?!\?))")
+# A group that repeats or alternates, itself repeated without bound — `(a+)+`, `(a|aa)*`, `(\w*)+` — is
+# what makes a backtracking engine take exponential time (PE 2.1 Security Considerations): refused.
+# Bounded repetition such as `([0-9]{4}\s?){4}` (the DIF IBAN example) stays allowed.
+_NESTED_QUANTIFIER = re.compile(
+    # a group holding an unbounded quantifier or an alternation, itself repeated without bound
+    r"\((?:[^()\\]|\\.)*(?:[+*|]|\{\d+,\})(?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d+,\d*\})"
+)
 _MAX_PATTERN_LENGTH = 256
 
 

@@ -71,7 +71,7 @@ class TestParseSubmission:
         with pytest.raises(SubmissionMismatch) as caught:
             parse_submission(raw)
         assert caught.value.reason == "submission.nested_id_mismatch"
-        assert caught.value.descriptor_id == "d"
+        assert caught.value.descriptor_id is None  # the wallet's id, not yet known to be the definition's
 
     def test_nesting_up_to_the_limit_parses(self) -> None:
         """MAX_NESTING levels (top entry included) are accepted."""
