@@ -4,6 +4,10 @@ setting is documented, and the Kubernetes sidecar example is valid YAML with the
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -11,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from service.keys import load_keyring
 from service.settings import ENV_PREFIX, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +134,44 @@ def test_sidecar_manifest_probes_resources_and_hardening() -> None:
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
     assert pod_spec["automountServiceAccountToken"] is False
+
+
+# --- docs/key-rotation.md and docs/troubleshooting.md --- #
+
+
+def test_key_rotation_one_liners_run_in_order(tmp_path: Path) -> None:
+    """Every `python -c '…' keyring.json` snippet of the runbook works, in the order written."""
+    text = (DOCS / "key-rotation.md").read_text(encoding="utf-8")
+    snippets = re.findall(r"python -c '(.*?)'( > keyring\.json| keyring\.json)", text, flags=re.DOTALL)
+    assert len(snippets) >= 5
+    keyring = tmp_path / "keyring.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    outputs = []
+    for code, target in snippets:
+        args = [sys.executable, "-c", code] + ([] if target.startswith(" >") else [str(keyring)])
+        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+        if target.startswith(" >"):
+            keyring.write_text(done.stdout, encoding="utf-8")
+        outputs.append(done.stdout)
+    staged = next(line for out in outputs for line in out.splitlines() if line.startswith("staged"))
+    final = load_keyring(keyring.read_text(encoding="utf-8"))
+    assert len(final.signing) == 1
+    assert len(final.sealing) == 1
+    assert staged.split()[2] == final.active_signing.kid
+    assert staged.split()[4] == final.active_sealing.kid
+
+
+def test_troubleshooting_covers_enough_reason_codes() -> None:
+    text = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    first_cells = re.findall(r"^\| ([^|]+) \|", text, flags=re.MULTILINE)
+    codes = {code for cell in first_cells for code in re.findall(r"`([a-z_]+\.[a-z_0-9]+)`", cell)}
+    assert len(codes) >= 40, len(codes)
+    for group in (
+        "transaction.",
+        "id_token.",
+        "presentation.",
+        "credential.",
+        "submission.",
+        "holder_binding.",
+    ):
+        assert any(code.startswith(group) for code in codes), group
