@@ -31,10 +31,12 @@ from service.http.backend_routes import (
     PublicController,
 )
 from service.http.errors import exception_handlers
+from service.http.metrics_middleware import metrics_middleware
 from service.http.wallet_routes import WalletController
 from service.issuer_keys import IssuerMetadataResolver
 from service.issuer_keys.jwks import FetchedJwks
 from service.keys import Keyring, dump_keyring, generate_keyring, load_keyring
+from service.metrics import Metrics
 from service.outbound import OutboundPolicy, make_client
 from service.presentation_exchange import load_definitions
 from service.replay import ReplayGuard
@@ -187,6 +189,8 @@ def create_app(
         visibility_timeout=settings.webhook_visibility_timeout,
         poll_interval=settings.webhook_poll_interval,
     )
+    active_outbox = outbox or stores.outbox
+    metrics = Metrics.create(outbox_pending=lambda: float(active_outbox.pending()))
     verifier = Verifier(
         config=VerifierConfig(
             public_url=settings.public_url.rstrip("/"),
@@ -220,7 +224,8 @@ def create_app(
             status=FetchedStatusSource(fetcher, clock=clock),
         ),
         replay_guard=replay_guard or stores.replay_guard,
-        outbox=outbox or stores.outbox,
+        outbox=active_outbox,
+        metrics=metrics,
         recorder=stores.recorder,
         dead_letters=stores.dead_letters,
         store_ping=stores.ping,
@@ -249,6 +254,7 @@ def create_app(
         dependencies={"verifier": Provide(lambda: verifier, sync_to_thread=False)},
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],
+        middleware=[metrics_middleware(metrics)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="SIOP verifier",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from service.errors import (
     VerifierError,
 )
 from service.keys import Keyring
+from service.metrics import Metrics
 from service.outbound import OutboundPolicy
 from service.presentation_exchange import DefinitionRegistry, disclosed_claims
 from service.replay import ReplayGuard
@@ -54,6 +56,7 @@ from service.verification import (
     VerifiedResponse,
     verify_response,
 )
+from service.vocabulary import RESULT_REJECTED
 from service.webhook import Delivery, Outbox, choose_webhook_url
 
 __all__ = ["CreatedTransaction", "PresentationRequest", "Verifier", "VerifierConfig", "WebhookTargets"]
@@ -153,6 +156,7 @@ class Verifier:
         recorder: TransactionRecorder | None = None,
         dead_letters: DeadLetters | None = None,
         store_ping: Callable[[], Awaitable[bool]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.keyring = keyring
@@ -166,6 +170,7 @@ class Verifier:
         self.recorder = recorder or NullRecorder()
         self.dead_letters = dead_letters
         self._store_ping = store_ping
+        self.metrics = metrics
 
     @property
     def webhooks(self) -> WebhookTargets:
@@ -312,13 +317,21 @@ class Verifier:
                 "transaction.replayed", "A response was already received for this transaction"
             )
         await self._record(state.id, "response_received", now)
+        started = time.perf_counter()
         try:
             verdict = await self._decide(state, handle, body, context, now)
         except VerifierError as exc:
             log.info("presentation.rejected", reason=exc.reason)
+            self._count(RESULT_REJECTED, exc.reason, started)
             await self._deliver_or_release(rejected_verdict(context, now=now, error=exc), state, now)
             raise
+        self._count(verdict.result, verdict.errors[0].code if verdict.errors else "none", started)
         await self._deliver_or_release(verdict, state, now)
+
+    def _count(self, result: str, reason: str, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.verifications.labels(result=result, reason=reason).inc()
+            self.metrics.verification_seconds.observe(time.perf_counter() - started)
 
     async def _deliver_or_release(self, verdict: Verdict, state: TransactionState, now: float) -> None:
         """Queue the verdict; if it cannot be queued, give the transaction back so the wallet may retry."""
@@ -396,6 +409,8 @@ class Verifier:
             )
         )
         log.info("verdict.queued", webhook_id=verdict.jti, result=verdict.result, final=verdict.final)
+        if self.metrics is not None:
+            self.metrics.webhook_queued.labels(event=event).inc()
         if verdict.final:
             try:
                 await self.recorder.store_verdict(state.id, result=verdict.result, verdict_jwt=token, at=now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody
 
 from service.errors import DependencyUnavailable, NotFound, StoreRequired
@@ -23,6 +23,7 @@ from service.http.schemas import (
     TransactionEventBody,
     TransactionStatusBody,
 )
+from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.presentation_exchange import DefinitionEntry
 from service.stores import DeadLetters
 from service.verifier import PresentationRequest
@@ -200,6 +201,12 @@ class PublicController(Controller):
     async def jwks(self, verifier: VerifierDep) -> JsonWebKeySet:
         """Public keys that verify our verdicts (RFC 7517)."""
         return JsonWebKeySet(keys=verifier.keyring.jwks()["keys"])
+
+    @get("/metrics", operation_id="Metrics", summary="Prometheus metrics", media_type=METRICS_CONTENT_TYPE)
+    async def metrics(self, verifier: VerifierDep) -> Response[bytes]:
+        """Request rate/latency per route, verifications by result and reason, outbox depth."""
+        assert verifier.metrics is not None
+        return Response(verifier.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @get("/health/live", operation_id="Liveness", summary="Liveness probe")
     async def live(self) -> Health:
