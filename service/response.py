@@ -6,7 +6,6 @@ The body is ``application/x-www-form-urlencoded``; JSON-valued parameters (an ar
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,7 +16,40 @@ from service.strict_json import StrictJsonError, loads_strict, max_nesting
 __all__ = ["AuthorizationResponse", "ResponseLimits", "WalletError", "parse_response"]
 
 # RFC 6749 §4.1.2.1: error codes are %x20-21 / %x23-5B / %x5D-7E; we keep a stricter, log-safe subset.
-_ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
+# Error codes a wallet may answer with (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6, SIOPv2 §10.3, OpenID4VP
+# §8.5). Anything else becomes `other`: verdict reasons and metric labels stay a closed set.
+_WALLET_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "unauthorized_client",
+        "access_denied",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+        "user_cancelled",
+        "client_metadata_value_not_supported",
+        "subject_syntax_types_not_supported",
+        "invalid_client_metadata_uri",
+        "invalid_client_metadata_object",
+        "invalid_client",
+        "vp_formats_not_supported",
+        "invalid_presentation_definition_uri",
+        "invalid_presentation_definition_reference",
+        "invalid_request_uri_method",
+        "invalid_transaction_data",
+        "wallet_unavailable",
+    }
+)
 _KNOWN_PARAMS = frozenset(
     {
         "state",
@@ -58,7 +90,7 @@ class WalletError:
 
     state: str | None
     error: str
-    """The wallet's error code, normalised to a log-safe token (``other`` when it was not one)."""
+    """The wallet's error code when it is a registered one, else ``other`` (a closed, log-safe set)."""
 
 
 def parse_response(body: bytes, *, limits: ResponseLimits) -> AuthorizationResponse | WalletError:
@@ -66,7 +98,7 @@ def parse_response(body: bytes, *, limits: ResponseLimits) -> AuthorizationRespo
     params = _parse_form(body, limits)
     if "error" in params:
         code = params["error"]
-        return WalletError(state=params.get("state"), error=code if _ERROR_CODE.fullmatch(code) else "other")
+        return WalletError(state=params.get("state"), error=code if code in _WALLET_ERRORS else "other")
     return AuthorizationResponse(
         state=params.get("state"),
         id_token=params.get("id_token"),

@@ -92,14 +92,17 @@ class TestSuccessfulResponses:
 
 
 class TestWalletErrors:
-    @pytest.mark.parametrize("code", ["access_denied", "vp_formats_not_supported", "invalid_request", "x1"])
+    @pytest.mark.parametrize(
+        "code", ["access_denied", "vp_formats_not_supported", "invalid_request", "user_cancelled"]
+    )
     def test_normal_code_kept(self, code: str) -> None:
-        """A wallet error with a log-safe code is returned as data, with its state."""
+        """A wallet error with a registered code is returned as data, with its state."""
         parsed = _parse(_body(("error", code), ("error_description", "User said no"), ("state", "s1")))
         assert parsed == WalletError(state="s1", error=code)
 
     @pytest.mark.parametrize(
-        "code", ["<script>", "Access_Denied", "access denied", "", "a" * 65, "ünï", "a\nb", "a.b"]
+        "code",
+        ["<script>", "Access_Denied", "access denied", "", "a" * 65, "ünï", "a\nb", "a.b", "x1", "made_up"],
     )
     def test_weird_code_becomes_other(self, code: str) -> None:
         """An error code outside [a-z0-9_]{1,64} is normalised to 'other'."""
