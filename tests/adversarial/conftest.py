@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -27,23 +26,19 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-import uvicorn
 
-from service.app import create_app
 from service.keys import Keyring
-from service.settings import load_settings
 from tests.e2e.actors import WebhookReceiver, verify_verdict
 from tests.e2e.conftest import (
     REPO_ROOT,
-    WEBHOOK_SECRET,
     Issuers,
-    OffsetClock,
     RunningService,
     issuers,
     make_wallet,
     receiver,
     service,
     start_service,
+    start_service_at,
 )
 
 __all__ = [
@@ -144,43 +139,7 @@ def start_service_with_keyring(
     tmp_path: Path, receiver: WebhookReceiver, trust: dict[str, Any], keyring: Keyring, **overrides: Any
 ) -> RunningService:
     """Like tests.e2e.conftest.start_service, with the keyring given (sealing-key rotation)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    trust_file = tmp_path / f"trust-{port}.json"
-    trust_file.write_text(json.dumps(trust))
-    values: dict[str, Any] = {
-        "public_url": f"http://127.0.0.1:{port}",
-        "definitions_dir": str(REPO_ROOT / "definitions"),
-        "trust_file": str(trust_file),
-        "webhook_url": receiver.url,
-        "webhook_secrets": (WEBHOOK_SECRET,),
-        "webhook_base_delay": 0.05,
-        "webhook_max_delay": 0.3,
-        "log_level": "warning",
-    }
-    values.update(overrides)
-    clock = OffsetClock()
-    app = create_app(load_settings({}, **values), clock=clock, keyring=keyring)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError("service did not start")
-        time.sleep(0.01)
-    return RunningService(
-        url=f"http://127.0.0.1:{port}",
-        clock=clock,
-        receiver=receiver,
-        server=server,
-        thread=thread,
-        sock=sock,
-    )
+    return start_service_at(tmp_path, receiver, trust, host="127.0.0.1", keyring=keyring, **overrides)
 
 
 # --- The service in a process of its own --- #

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 
 from service.app import create_app
-from service.keys import generate_keyring
+from service.keys import Keyring, generate_keyring
 from service.settings import load_settings
 from tests.e2e.actors import (
     Holder,
@@ -209,6 +209,8 @@ def start_service_at(
     receiver: WebhookReceiver,
     trust: dict[str, Any],
     host: str = "localhost",
+    *,
+    keyring: Keyring | None = None,
     **overrides: Any,
 ) -> RunningService:
     """Like start_service, but public_url names `host` (the socket still binds 127.0.0.1).
@@ -219,7 +221,8 @@ def start_service_at(
     """
     sock = _free_socket()
     port = sock.getsockname()[1]
-    trust_file = tmp_path / "trust.json"
+    # Several services may share a tmp_path (key rotation tests): one trust file each.
+    trust_file = tmp_path / f"trust-{port}.json"
     trust_file.write_text(json.dumps(trust))
     values: dict[str, Any] = {
         "public_url": f"http://{host}:{port}",
@@ -234,7 +237,7 @@ def start_service_at(
     values.update(overrides)
     settings = load_settings({}, **values)
     clock = OffsetClock()
-    app = create_app(settings, clock=clock, keyring=generate_keyring())
+    app = create_app(settings, clock=clock, keyring=keyring or generate_keyring())
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
