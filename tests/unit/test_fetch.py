@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import threading
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -18,11 +13,11 @@ from structlog.testing import capture_logs
 from service.clock import FrozenClock
 from service.errors import ConfigurationError, DependencyUnavailable, InvalidRequest
 from service.fetch import CachedFetcher, Fetched, FetchFailed, FetchPolicy, FetchRefused
-from service.outbound import IPAddress, OutboundPolicy, Resolver, make_client
+from service.outbound import OutboundPolicy, Resolver, make_client
+from tests.support.routed_server import JSON, Reply, RoutedServer, resolve_to
 
 T = TypeVar("T")
 
-JSON = "application/json"
 ACCEPT = (JSON,)
 START = 1_000_000.0
 
@@ -35,96 +30,6 @@ POLICY = OutboundPolicy(
     max_response_bytes=4096,
 )
 PUBLIC_ONLY = OutboundPolicy(allow_http=True, connect_timeout=2, read_timeout=2)
-
-
-# --- A real local server that answers by path (also used by the did:web tests) --- #
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One answer: status, headers and body, optionally after a pause."""
-
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=lambda: {"content-type": JSON})
-    body: bytes = b"{}"
-    delay: float = 0.0
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, owner: RoutedServer) -> None:
-        self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that stopped reading (size cap) is expected; stay quiet."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        reply = self.server.owner.record(self.path, {k.lower(): v for k, v in self.headers.items()})
-        if reply.delay:
-            time.sleep(reply.delay)
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output clean."""
-
-
-class RoutedServer:
-    """A real HTTP server on 127.0.0.1 in a thread; each path answers with its current reply (404 if none)."""
-
-    def __init__(self, routes: Mapping[str, Reply] | None = None) -> None:
-        self.routes: dict[str, Reply] = dict(routes or {})
-        self.hits: Counter[str] = Counter()
-        self.headers: list[dict[str, str]] = []
-        self._lock = threading.Lock()
-        self._server = _Server(self)
-        # A short poll interval: shutdown() waits for it, and every test starts and stops a server.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
-
-    def record(self, path: str, headers: dict[str, str]) -> Reply:
-        with self._lock:
-            self.hits[path] += 1
-            self.headers.append(headers)
-            return self.routes.get(path, Reply(404, body=b""))
-
-    def __enter__(self) -> RoutedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def total(self) -> int:
-        return sum(self.hits.values())
-
-    def url(self, path: str, host: str = "localhost") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-
-def resolve_to(address: str) -> Resolver:
-    """A DNS resolver that sends every name to ``address`` (no real lookup)."""
-
-    async def resolve(host: str, port: int) -> list[IPAddress]:
-        return [ipaddress.ip_address(address)]
-
-    return resolve
 
 
 def run(

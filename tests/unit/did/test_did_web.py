@@ -26,7 +26,8 @@ from service.fetch import CachedFetcher, Fetched
 from service.jose.encoding import b64url_decode
 from service.jose.jwk import PublicJwk, public_jwk_from_key
 from service.outbound import OutboundPolicy, Resolver, make_client
-from tests.unit.test_fetch import POLICY, PUBLIC_ONLY, Reply, RoutedServer, resolve_to
+from tests.support.routed_server import Reply, RoutedServer, resolve_to
+from tests.unit.test_fetch import POLICY, PUBLIC_ONLY
 
 DID = "did:web:example.com"
 DID_CONTEXT = "https://www.w3.org/ns/did/v1"

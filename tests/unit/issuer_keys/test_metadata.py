@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import socket
-import threading
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -27,7 +21,8 @@ from service.issuer_keys.metadata import (
     parse_jwks,
 )
 from service.jose.jwk import public_jwk_from_key
-from service.outbound import IPAddress, OutboundPolicy, OutboundRefused, make_client
+from service.outbound import OutboundPolicy, OutboundRefused, Resolver, make_client
+from tests.support.routed_server import Reply, RoutedServer, resolve_to
 
 T = TypeVar("T")
 
@@ -45,103 +40,20 @@ POLICY = OutboundPolicy(
 )
 
 
-# --- A real local server that answers by path --- #
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One answer: status, headers and body, optionally after a pause."""
-
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=lambda: dict(JSON))
-    body: bytes = b"{}"
-    delay: float = 0.0
-
-
 def json_reply(document: object, **headers: str) -> Reply:
     return Reply(body=json.dumps(document).encode(), headers={**JSON, **headers})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, owner: RoutedServer) -> None:
-        self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that stopped reading (size cap) is expected; stay quiet."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        reply = self.server.owner.record(self.path, {k.lower(): v for k, v in self.headers.items()})
-        if reply.delay:
-            time.sleep(reply.delay)
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output clean."""
-
-
-class RoutedServer:
-    """A real HTTP server on 127.0.0.1 in a thread. Each path answers from its list (the last repeats)."""
-
-    def __init__(self, routes: Mapping[str, Reply | list[Reply]]) -> None:
-        self.routes = {path: r if isinstance(r, list) else [r] for path, r in routes.items()}
-        self.hits: Counter[str] = Counter()
-        self.headers: list[dict[str, str]] = []
-        self._lock = threading.Lock()
-
-    def record(self, path: str, headers: dict[str, str]) -> Reply:
-        with self._lock:
-            self.hits[path] += 1
-            self.headers.append(headers)
-            replies = self.routes.get(path)
-            if replies is None:
-                return Reply(404, body=b"{}")
-            return replies[min(self.hits[path], len(replies)) - 1]
-
-    def __enter__(self) -> RoutedServer:
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def total(self) -> int:
-        return sum(self.hits.values())
+class MetadataServer(RoutedServer):
+    """The shared routed server, plus the issuer identifier it serves metadata for."""
 
     def issuer(self, host: str = "localhost", path: str = "/issuer1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def url(self, path: str, host: str = "localhost") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return self.url(path, host)
 
 
-def to_loopback() -> Callable[[str, int], Awaitable[list[IPAddress]]]:
+def to_loopback() -> Resolver:
     """A DNS resolver that sends every name to 127.0.0.1 (so no real lookup, and an SSRF target)."""
-
-    async def resolve(host: str, port: int) -> list[IPAddress]:
-        return [ipaddress.ip_address("127.0.0.1")]
-
-    return resolve
+    return resolve_to("127.0.0.1")
 
 
 def closed_port() -> int:
@@ -243,7 +155,7 @@ class TestDocuments:
     def test_inline_jwks(self):
         """Inline jwks: one GET with Accept: application/json, keys back as (kid, key) pairs."""
         jwk = signing_jwk("k1")
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             server.routes[METADATA_PATH] = [json_reply({"issuer": server.issuer(), "jwks": {"keys": [jwk]}})]
             keys = keys_of(server.issuer())
             assert server.hits == {METADATA_PATH: 1}
@@ -255,7 +167,7 @@ class TestDocuments:
 
     def test_jwks_uri(self):
         """jwks_uri is fetched the same way; a JWK Set media type is accepted."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             server.routes[METADATA_PATH] = [
                 json_reply({"issuer": server.issuer(), "jwks_uri": server.url(JWKS_PATH)})
             ]
@@ -271,7 +183,7 @@ class TestDocuments:
 
     def test_issuer_mismatch(self):
         """issuer must equal iss exactly: a trailing slash is another issuer (SD-JWT VC -18 §3.3)."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             doc = {"issuer": server.issuer() + "/", "jwks": {"keys": [signing_jwk()]}}
             server.routes[METADATA_PATH] = [json_reply(doc)]
             assert failure_of(server.issuer()).reason == "issuer_metadata.issuer_mismatch"
@@ -279,7 +191,7 @@ class TestDocuments:
     @pytest.mark.parametrize("which", ["both", "neither"])
     def test_exactly_one_of_jwks_and_jwks_uri(self, which: str):
         """Both jwks and jwks_uri, or neither, is invalid; the jwks_uri is then not fetched."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             doc: dict[str, object] = {"issuer": server.issuer()}
             if which == "both":
                 doc |= {"jwks": {"keys": [signing_jwk()]}, "jwks_uri": server.url(JWKS_PATH)}
@@ -300,13 +212,13 @@ class TestDocuments:
     )
     def test_malformed_documents(self, doc_of: Callable[[str], object]):
         """Wrong shapes are invalid."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             server.routes[METADATA_PATH] = [json_reply(doc_of(server.issuer()))]
             assert failure_of(server.issuer()).reason == "issuer_metadata.invalid"
 
     def test_duplicate_members(self):
         """The JSON is decoded strictly: a duplicated member is refused."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             body = f'{{"issuer": "{server.issuer()}", "issuer": "x", "jwks": {{"keys": []}}}}'.encode()
             server.routes[METADATA_PATH] = [Reply(body=body)]
             assert failure_of(server.issuer()).reason == "issuer_metadata.invalid"
@@ -314,14 +226,14 @@ class TestDocuments:
     @pytest.mark.parametrize("content_type", ["text/html", "application/jwk-set+json", "application/jsonx"])
     def test_wrong_content_type(self, content_type: str):
         """The metadata must be application/json (parameters such as charset are fine, others not)."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             doc = {"issuer": server.issuer(), "jwks": {"keys": [signing_jwk()]}}
             server.routes[METADATA_PATH] = [json_reply(doc, **{"content-type": content_type})]
             assert failure_of(server.issuer()).reason == "issuer_metadata.invalid"
 
     def test_charset_parameter_is_fine(self):
         """application/json; charset=utf-8 is JSON."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             doc = {"issuer": server.issuer(), "jwks": {"keys": [signing_jwk()]}}
             server.routes[METADATA_PATH] = [
                 json_reply(doc, **{"content-type": "Application/JSON; charset=utf-8"})
@@ -330,7 +242,7 @@ class TestDocuments:
 
     def test_wrong_content_type_on_jwks_uri(self):
         """The JWK Set must be application/json or application/jwk-set+json."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             server.routes[METADATA_PATH] = [
                 json_reply({"issuer": server.issuer(), "jwks_uri": server.url(JWKS_PATH)})
             ]
@@ -341,7 +253,7 @@ class TestDocuments:
 
     def test_redirect_is_not_followed(self):
         """A 302 is a failure, and its Location is never requested."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             doc = {"issuer": server.issuer(), "jwks": {"keys": [signing_jwk()]}}
             server.routes["/elsewhere"] = [json_reply(doc)]
             server.routes[METADATA_PATH] = [Reply(302, headers={"location": server.url("/elsewhere")})]
@@ -350,21 +262,21 @@ class TestDocuments:
 
     def test_not_found(self):
         """A 404 means the issuer publishes no metadata: the credential cannot be verified this way."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             error = failure_of(server.issuer())
             assert isinstance(error, CredentialInvalid)
             assert error.reason == "issuer_metadata.bad_status"
 
     def test_oversized_body(self):
         """A body over the policy's size cap is refused, not parsed from a prefix."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             doc = {"issuer": server.issuer(), "jwks": {"keys": [signing_jwk()]}, "pad": "x" * 5000}
             server.routes[METADATA_PATH] = [json_reply(doc)]
             assert failure_of(server.issuer()).reason == "issuer_metadata.too_large"
 
     def test_server_error_is_unavailable(self):
         """A 5xx is the issuer's outage: retryable, 503."""
-        with RoutedServer({METADATA_PATH: Reply(503)}) as server:
+        with MetadataServer({METADATA_PATH: Reply(503)}) as server:
             error = failure_of(server.issuer())
         assert isinstance(error, IssuerMetadataUnavailable)
         assert (error.reason, error.status_code) == ("issuer_metadata.unreachable", 503)
@@ -426,7 +338,7 @@ class TestCache:
     def test_hit_within_ttl(self):
         """A second call within ttl is answered from the cache; after ttl the issuer is asked again."""
         clock = FrozenClock(1_000.0)
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             iss = server.issuer()
             server.routes[METADATA_PATH] = [json_reply({"issuer": iss, "jwks": {"keys": [signing_jwk()]}})]
 
@@ -448,7 +360,7 @@ class TestCache:
     def test_cache_control_within_bounds(self, cache_control: str, kept_for: int):
         """max-age is honoured within [60 s, 3600 s], past the default ttl too; no-store counts as 60 s."""
         clock = FrozenClock(1_000.0)
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             iss = server.issuer()
             doc = {"issuer": iss, "jwks": {"keys": [signing_jwk()]}}
             server.routes[METADATA_PATH] = [json_reply(doc, **{"cache-control": cache_control})]
@@ -466,7 +378,7 @@ class TestCache:
     def test_failure_is_cached_for_negative_ttl(self):
         """A failure is remembered for negative_ttl, then the issuer is asked again."""
         clock = FrozenClock(1_000.0)
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             iss = server.issuer()
             good = json_reply({"issuer": iss, "jwks": {"keys": [signing_jwk()]}})
             server.routes[METADATA_PATH] = [Reply(500), good]
@@ -485,7 +397,7 @@ class TestCache:
 
     def test_concurrent_misses_share_one_fetch(self):
         """Ten concurrent calls for one issuer make one request and all get the keys."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             iss = server.issuer()
             server.routes[METADATA_PATH] = [
                 Reply(body=json.dumps({"issuer": iss, "jwks": {"keys": [signing_jwk()]}}).encode(), delay=0.2)
@@ -500,7 +412,7 @@ class TestCache:
 
     def test_concurrent_failures_share_one_fetch(self):
         """Concurrent callers of a failing issuer each get the error, from one request."""
-        with RoutedServer({METADATA_PATH: Reply(503, delay=0.1)}) as server:
+        with MetadataServer({METADATA_PATH: Reply(503, delay=0.1)}) as server:
             iss = server.issuer()
 
             async def body(resolver: IssuerMetadataResolver) -> list[BaseException | IssuerKeys]:
@@ -514,7 +426,7 @@ class TestCache:
 
     def test_a_cancelled_caller_does_not_cancel_the_fetch(self):
         """One waiter giving up leaves the shared fetch running for the others."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             iss = server.issuer()
             doc = {"issuer": iss, "jwks": {"keys": [signing_jwk()]}}
             server.routes[METADATA_PATH] = [Reply(body=json.dumps(doc).encode(), delay=0.2)]
@@ -533,7 +445,7 @@ class TestCache:
 
     def test_lru_is_bounded(self):
         """Past max_entries the least recently used issuer is dropped and fetched again."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             issuers = [server.issuer(path=f"/i{n}") for n in range(3)]
             for n, iss in enumerate(issuers):
                 doc = {"issuer": iss, "jwks": {"keys": [signing_jwk()]}}
@@ -564,7 +476,7 @@ class TestSsrf:
     def test_issuer_resolving_to_a_private_address(self):
         """A name that resolves to loopback is refused before any byte is sent."""
         strict = OutboundPolicy(allow_http=True, connect_timeout=2, read_timeout=2)
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             iss = server.issuer(host="issuer.attacker.example")
             server.routes[METADATA_PATH] = [json_reply({"issuer": iss, "jwks": {"keys": [signing_jwk()]}})]
             error = failure_of(iss, strict)
@@ -580,7 +492,7 @@ class TestSsrf:
 
     def test_jwks_uri_resolving_to_a_private_address(self):
         """An allowed metadata host cannot point jwks_uri at an internal one."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             iss = server.issuer()
             internal = server.url(JWKS_PATH, host="internal.example")
             server.routes[METADATA_PATH] = [json_reply({"issuer": iss, "jwks_uri": internal})]
@@ -590,6 +502,6 @@ class TestSsrf:
 
     def test_http_issuer_without_http_policy(self):
         """With the production policy an http issuer is not even looked up."""
-        with RoutedServer({}) as server:
+        with MetadataServer({}) as server:
             assert failure_of(server.issuer(), OutboundPolicy()).reason == "issuer_metadata.not_https"
             assert server.total == 0
