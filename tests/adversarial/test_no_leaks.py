@@ -9,24 +9,19 @@ carried: tokens and their segments, Disclosures, claim values, private keys, inj
 from __future__ import annotations
 
 import base64
-import copy
 import io
 import json
-import logging
 import secrets
-import sys
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from service.logging import configure_logging
 from tests.adversarial.conftest import start_service
 from tests.adversarial.forge import (
     age_credential,
@@ -40,6 +35,7 @@ from tests.adversarial.forge import (
 )
 from tests.e2e.actors import KeyPair, Wallet, WebhookReceiver, b64url
 from tests.e2e.conftest import PID_VCT, Issuers, RunningService
+from tests.support.log_capture import production_log_capture
 
 API_KEY = "adversarial-api-key-" + secrets.token_hex(8)
 Factory = Callable[..., Wallet]
@@ -63,35 +59,9 @@ class Captured:
 @pytest.fixture
 def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     """The production pipeline (configure_logging, JSON) writing to our stream, with a raw-event tap."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
     result = Captured(capfd=capfd)
-
-    def tap(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        result.events.append(copy.deepcopy(dict(event)))
-        return event
-
-    real_stdout, sys.stdout = sys.stdout, result.stream
-    try:
-        configure_logging(fmt="json", level="info")
-    finally:
-        sys.stdout = real_stdout
-    processors = list(structlog.get_config()["processors"])
-    structlog.configure(processors=[processors[0], tap, *processors[1:]])
-    try:
+    with production_log_capture(result.stream, result.events):
         yield result
-    finally:
-        structlog.configure(**saved)
-        structlog.contextvars.clear_contextvars()
-        for handler in root.handlers[:]:
-            if handler not in saved_handlers:
-                root.removeHandler(handler)
-                handler.close()
-        for handler in saved_handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(saved_level)
 
 
 @pytest.fixture

@@ -9,18 +9,16 @@ stdout/stderr are captured too (rendered JSON lines, stdlib loggers such as uvic
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 import io
 import json
-import logging
 import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +29,10 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from service.logging import configure_logging, redact
+from service.logging import redact
 from tests.e2e.actors import Holder, KeyPair, Wallet, WebhookReceiver, b64url
 from tests.e2e.conftest import REPO_ROOT, WEBHOOK_SECRET, Issuers, RunningService, start_service
+from tests.support.log_capture import production_log_capture
 
 API_KEY = "secret-api-key-123"
 WRONG_KEY = "wrong-api-key-456"
@@ -67,36 +66,9 @@ def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     configure_logging binds sys.stdout when called, so it is called with our stream in place (pytest's own
     capture files do not outlive the setup phase); structlog and the stdlib root logger are restored after.
     """
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
     result = Captured(capfd=capfd)
-
-    def tap(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        result.events.append(copy.deepcopy(dict(event)))
-        return event
-
-    real_stdout, sys.stdout = sys.stdout, result.stream
-    try:
-        configure_logging(fmt="json", level="info")
-    finally:
-        sys.stdout = real_stdout
-    processors = list(structlog.get_config()["processors"])
-    # After merge_contextvars (so bound transaction ids show), before redact (so call sites are judged).
-    structlog.configure(processors=[processors[0], tap, *processors[1:]])
-    try:
+    with production_log_capture(result.stream, result.events):
         yield result
-    finally:
-        structlog.configure(**saved)
-        structlog.contextvars.clear_contextvars()
-        for handler in root.handlers[:]:
-            if handler not in saved_handlers:
-                root.removeHandler(handler)
-                handler.close()
-        for handler in saved_handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(saved_level)
 
 
 def _private_material(key: KeyPair) -> list[str]:
