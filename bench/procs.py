@@ -1,7 +1,8 @@
 """The processes the benchmark starts: the service as it ships (``python -m service``) and the sink.
 
-CPU time and memory are read from the service process's own counters in ``/proc/<pid>``: ``utime +
-stime`` from ``stat`` (all threads, in clock ticks) and ``VmRSS`` / ``VmHWM`` from ``status``.
+CPU time and memory are read from the service's own counters in ``/proc/<pid>``: ``utime + stime`` from
+``stat`` (all threads, in clock ticks) and ``VmRSS`` / ``VmHWM`` from ``status``, summed over the process
+and its descendants (granian serves from a worker process it forks; uvicorn from the process itself).
 """
 
 from __future__ import annotations
@@ -43,6 +44,35 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant (from ``/proc/<pid>/task/*/children``)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its live descendants, in seconds."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += proc_cpu_seconds(member)
+        except OSError:
+            continue  # exited between the listing and the read
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU time all cores spent busy (not idle, not waiting for I/O) since boot, in seconds."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -80,14 +110,16 @@ class ServiceProcess:
         cls,
         workdir: Path,
         *,
-        trusted_issuers: list[str],
+        trusted_issuers: list[dict[str, object]],
         webhook_url: str,
         transaction_ttl: int,
         core: int | None,
+        server: str | None = None,
+        max_in_flight: int | None = None,
     ) -> ServiceProcess:
         """Write the trust file and definitions, start the service, wait until it is ready."""
         trust_file = workdir / "trust.json"
-        trust_file.write_text(json.dumps({"issuers": [{"id": did} for did in trusted_issuers]}))
+        trust_file.write_text(json.dumps({"issuers": trusted_issuers}))
         definitions = workdir / "definitions"
         definitions.mkdir()
         for source in [
@@ -108,6 +140,10 @@ class ServiceProcess:
             "VERIFIER_TRANSACTION_TTL": str(transaction_ttl),
             "VERIFIER_LOG_LEVEL": "warning",
         }
+        if server is not None:
+            env["VERIFIER_SERVER"] = server
+        if max_in_flight is not None:
+            env["VERIFIER_MAX_IN_FLIGHT"] = str(max_in_flight)
         command = [sys.executable, "-m", "service"]
         if core is not None:
             command = ["taskset", "-c", str(core), *command]
@@ -141,16 +177,25 @@ class ServiceProcess:
             raise BenchError(f"service exited with {self.proc.returncode}: {self.log_tail()}")
 
     def cpu_seconds(self) -> float:
-        """Service CPU time so far (utime + stime)."""
-        return proc_cpu_seconds(self.proc.pid)
+        """Service CPU time so far (utime + stime), its worker processes included."""
+        return tree_cpu_seconds(self.proc.pid)
+
+    def _tree_kib(self, name: str) -> int:
+        total = 0
+        for member in process_tree(self.proc.pid):
+            try:
+                total += proc_status_kib(member, name)
+            except (OSError, BenchError):
+                continue
+        return total
 
     def rss_kib(self) -> int:
-        """Resident set size now."""
-        return proc_status_kib(self.proc.pid, "VmRSS")
+        """Resident set size now (the service's processes added up)."""
+        return self._tree_kib("VmRSS")
 
     def peak_rss_kib(self) -> int:
-        """Peak resident set size since start (VmHWM)."""
-        return proc_status_kib(self.proc.pid, "VmHWM")
+        """Peak resident set size since start (VmHWM of each process, added up: an upper bound)."""
+        return self._tree_kib("VmHWM")
 
     def wait_idle(self, quiet: float = 0.1, timeout: float = 5.0) -> None:
         """Wait until the CPU counter has not moved for ``quiet`` seconds (queued work is done)."""

@@ -43,6 +43,8 @@ class Options:
     smoke: bool
     quiet_wait: float
     retries: int
+    server: str
+    max_in_flight: int | None = None
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -109,6 +111,7 @@ class ScenarioResult:
     cpu_per_flow_ms: float
     ratio: float
     verification_ratio: float
+    ratio_openssl: float
     rss_after_mib: float
     peak_rss_mib: float
     verdicts_verified: int
@@ -157,10 +160,12 @@ class Bench:
         try:
             self.service = ServiceProcess.start(
                 workdir,
-                trusted_issuers=self.issuers.dids,
+                trusted_issuers=self.issuers.trust_entries,
                 webhook_url=self.sink.url,
                 transaction_ttl=options.ttl,
                 core=self.service_core,
+                server=options.server,
+                max_in_flight=options.max_in_flight,
             )
         except BaseException:
             self.sink.stop()
@@ -315,6 +320,7 @@ class Bench:
             floor_ms=_floor_ms(floor),
             cpu_per_flow_ms=cpu_flow,
             ratio=cpu_flow / (floor.total_s * 1e3),
+            ratio_openssl=cpu_flow / (floor.total_openssl_s * 1e3),
             verification_ratio=saturation.cpu_per_verification_ms / ((floor.total_s - one_sign) * 1e3),
             rss_after_mib=_mib(self.service.rss_kib()),
             peak_rss_mib=_mib(self.service.peak_rss_kib()),
@@ -379,6 +385,9 @@ def _floor_ms(floor: Floor) -> dict[str, float | int]:
         "issuer_verify_ms": floor.issuer_verify_s * 1e3,
         "sign_ms": floor.sign_s * 1e3,
         "total_ms": floor.total_s * 1e3,
+        "holder_verify_openssl_ms": floor.holder_verify_openssl_s * 1e3,
+        "issuer_verify_openssl_ms": floor.issuer_verify_openssl_s * 1e3,
+        "total_openssl_ms": floor.total_openssl_s * 1e3,
         "operations": floor.operations,
     }
     return data

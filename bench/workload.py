@@ -5,8 +5,9 @@ Before any timing, for every response it will post, the benchmark
 1. creates a transaction (``POST /v1/presentations``, the backend's step),
 2. fetches its request object (``GET request_uri``, the wallet's step), checked by the holder simulator,
 3. builds the wallet's answer with the holder simulator: a fresh holder key (so no two responses share a
-   key), fresh credential(s) from the benchmark issuer(s), an ID Token and one ``jwt_vp_json`` VP bound to
-   that transaction's nonce and client id, form-encoded once.
+   key), fresh credential(s) from the benchmark issuer(s), an ID Token and either one ``jwt_vp_json`` VP
+   or one SD-JWT VC with its Key Binding JWT, bound to that transaction's nonce and client id,
+   form-encoded once.
 
 Steps 1 and 2 run one at a time over one keep-alive connection; their latency and the service CPU they
 cost are recorded (they are part of the flow; the floor counts the request object's signature). Each
@@ -30,10 +31,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from bench.procs import BenchError, ServiceProcess
 from bench.wire import Pool, address, encode_request
-from tests.e2e.actors import Holder, Issuer, KeyPair, Wallet
+from tests.e2e.actors import Holder, Issuer, KeyPair, SdJwtIssuer, Wallet
+from tests.e2e.actors.holder import AuthorizationRequest
 from tests.e2e.actors.keys import decode_jws
+from tests.e2e.actors.sd_jwt import split_presentation
 
 HolderKind = Literal["ed25519", "p256"]
+CredentialFormat = Literal["jwt_vc_json", "dc+sd-jwt"]
+AGE_ATTESTATION_VCT = "urn:example:age-attestation:1"
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -46,6 +51,7 @@ class Scenario:
     holder: HolderKind
     credentials: int
     definition_id: str
+    format: CredentialFormat = "jwt_vc_json"
 
     @property
     def holder_alg(self) -> str:
@@ -60,21 +66,29 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("p256-1vc", "p256", 1, "age-over-21"),
         Scenario("ed25519-2vc", "ed25519", 2, "age-and-membership"),
         Scenario("p256-2vc", "p256", 2, "age-and-membership"),
+        Scenario("ed25519-sdjwt", "ed25519", 1, "age-attestation-over-21", "dc+sd-jwt"),
     )
 }
 
 
 class Issuers:
-    """The benchmark's two credential issuers (Ed25519 did:key), both in the service's trust file."""
+    """The benchmark's credential issuers (Ed25519 did:key), all in the service's trust file: two of
+    W3C JWT VCs, and one of SD-JWT VC age attestations."""
 
     def __init__(self) -> None:
         self.age = Issuer(KeyPair.generate("ed25519"))
         self.membership = Issuer(KeyPair.generate("ed25519"))
+        attestation = KeyPair.generate("ed25519")
+        self.attestation = SdJwtIssuer(attestation, attestation.did_key(), kid=attestation.did_key_url())
 
     @property
-    def dids(self) -> list[str]:
-        """Issuer DIDs for the trust file."""
-        return [self.age.did, self.membership.did]
+    def trust_entries(self) -> list[dict[str, object]]:
+        """The issuers' entries of the trust file."""
+        return [
+            {"id": self.age.did},
+            {"id": self.membership.did},
+            {"id": self.attestation.iss, "vct": [AGE_ATTESTATION_VCT]},
+        ]
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,20 @@ async def _create_and_fetch(
     return fetched_objects, create, fetched
 
 
+def _sd_jwt_response(
+    wallet: Wallet, request: AuthorizationRequest, issuers: Issuers
+) -> tuple[dict[str, str], str]:
+    """An age attestation bound to the holder key, presented with a KB-JWT: (form, presentation)."""
+    issued = issuers.attestation.issue(
+        {"age_over_21": True},
+        vct=AGE_ATTESTATION_VCT,
+        holder_jwk=wallet.holder.key.public_jwk(),
+        sd=("age_over_21",),
+    )
+    presentation = wallet.present_sd_jwt(request, issued)
+    return wallet.build_response(request, [], sd_jwt_presentations=[presentation]), presentation
+
+
 def prepare(
     service: ServiceProcess,
     http: httpx.Client,
@@ -200,19 +228,27 @@ def prepare(
     for serial, (txn, client_id, request_uri, jwt) in enumerate(objects):
         wallet = Wallet(Holder(KeyPair.generate(scenario.holder), "did:key"), http)
         request = dataclasses.replace(wallet.check_request_object(client_id, jwt), request_uri=request_uri)
-        vcs = _credentials(scenario, issuers, wallet.holder.id, serial)
-        form = wallet.build_response(request, vcs)
+        holder_key = wallet.holder.key.public_key()
+        if scenario.format == "dc+sd-jwt":
+            form, presentation = _sd_jwt_response(wallet, request, issuers)
+            issuer_jwt, _, kb_jwt = split_presentation(presentation)
+            holder_checks = (_signed(form["id_token"], holder_key), _signed(kb_jwt, holder_key))
+            issuer_checks: tuple[Signed, ...] = (_signed(issuer_jwt, issuers.attestation.key.public_key()),)
+        else:
+            vcs = _credentials(scenario, issuers, wallet.holder.id, serial)
+            form = wallet.build_response(request, vcs)
+            holder_checks = (_signed(form["id_token"], holder_key), _signed(form["vp_token"], holder_key))
+            issuer_checks = tuple(_signed(vc, key) for vc, key in zip(vcs, issuer_keys, strict=False))
         if form.get("state") is None:
             raise BenchError("the request object carries no state")
-        holder_key = wallet.holder.key.public_key()
         body = urlencode(form).encode("ascii")
         items.append(
             Prepared(
                 txn=txn,
                 response_uri=request.response_uri,
                 request=encode_request("POST", request.response_uri, body, FORM_TYPE),
-                holder_checks=(_signed(form["id_token"], holder_key), _signed(form["vp_token"], holder_key)),
-                issuer_checks=tuple(_signed(vc, key) for vc, key in zip(vcs, issuer_keys, strict=False)),
+                holder_checks=holder_checks,
+                issuer_checks=issuer_checks,
                 request_object_input=jwt.rpartition(".")[0].encode("ascii"),
             )
         )

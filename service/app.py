@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar, Router
+from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -32,6 +34,7 @@ from service.http.backend_routes import (
 )
 from service.http.errors import exception_handlers
 from service.http.metrics_middleware import metrics_middleware
+from service.http.playground import playground_router
 from service.http.wallet_routes import WalletController
 from service.issuer_keys import IssuerMetadataResolver
 from service.issuer_keys.jwks import FetchedJwks
@@ -40,11 +43,19 @@ from service.metrics import Metrics
 from service.outbound import OutboundPolicy, make_client
 from service.presentation_exchange import load_definitions
 from service.replay import ReplayGuard
-from service.request_object import ClientIdentity, build_client_metadata, subject_syntax_types
+from service.request_object import (
+    ClientIdentities,
+    ClientIdentity,
+    build_client_metadata,
+    build_client_metadata_v1,
+    subject_syntax_types,
+    x509_hash_of,
+)
 from service.response import ResponseLimits
 from service.settings import Settings
 from service.status.fetched import FetchedStatusSource
-from service.stores import build_stores
+from service.stores import MemoryRecorder, TransactionRecorder, build_stores
+from service.transaction.state import PROFILE_DRAFT20, PROFILE_V1
 from service.trust import load_trust_file
 from service.verification import KeySources, VerificationPolicy
 from service.verifier import Verifier, VerifierConfig, WebhookTargets
@@ -73,31 +84,39 @@ def load_or_create_keyring(settings: Settings) -> Keyring:
     return keyring
 
 
-def _client_identity(settings: Settings, keyring: Keyring) -> ClientIdentity:
-    if settings.client_id_scheme == "redirect_uri":
-        return ClientIdentity(scheme="redirect_uri", client_id="", private_key=None)
-    if settings.client_id_scheme == "x509_san_dns":
-        return _x509_identity(settings)
+def _client_identities(settings: Settings, keyring: Keyring) -> ClientIdentities:
+    """Every identity this deployment can speak: its DID and redirect_uri always, x509 with a chain."""
     signing = keyring.active_signing
     did = did_key_from_jwk(signing.public)
     kid = resolve_did_key(did).verification_methods[0].id
-    return ClientIdentity(scheme="did", client_id=did, private_key=signing.private_key, kid=kid)
+    identities = {
+        "did": ClientIdentity(scheme="did", client_id=did, private_key=signing.private_key, kid=kid),
+        "redirect_uri": ClientIdentity(scheme="redirect_uri", client_id="", private_key=None),
+    }
+    if settings.x509_chain_file or settings.x509_key_file or settings.client_id_scheme.startswith("x509"):
+        identities |= _x509_identities(settings)
+    return ClientIdentities(default=settings.client_id_scheme, by_scheme=identities)
 
 
-def _x509_identity(settings: Settings) -> ClientIdentity:
+def _x509_identities(settings: Settings) -> dict[str, ClientIdentity]:
     if not settings.x509_chain_file or not settings.x509_key_file:
-        raise ConfigurationError("config.x509", "x509_san_dns needs x509_chain_file and x509_key_file")
+        raise ConfigurationError("config.x509", "x509 client ids need x509_chain_file and x509_key_file")
     chain, key = _load_x509_material(Path(settings.x509_chain_file), Path(settings.x509_key_file))
+    x5c = tuple(cert.public_bytes(serialization.Encoding.DER) for cert in chain)
     host = urlsplit(settings.public_url).hostname or ""
-    if host not in _dns_names(chain[0]):
+    identities = {
+        "x509_hash": ClientIdentity(
+            scheme="x509_hash", client_id=x509_hash_of(x5c[0]), private_key=key, x5c=x5c
+        )
+    }
+    if host in _dns_names(chain[0], required=settings.client_id_scheme == "x509_san_dns"):
+        identities["x509_san_dns"] = ClientIdentity(
+            scheme="x509_san_dns", client_id=host, private_key=key, x5c=x5c
+        )
+    elif settings.client_id_scheme == "x509_san_dns":
         # d20 §5.7: the response_uri host must be a dNSName SAN of the leaf, or wallets refuse us.
         raise ConfigurationError("config.x509", "The public_url host is not a DNS SAN of the certificate")
-    return ClientIdentity(
-        scheme="x509_san_dns",
-        client_id=host,
-        private_key=key,
-        x5c=tuple(cert.public_bytes(serialization.Encoding.DER) for cert in chain),
-    )
+    return identities
 
 
 def _load_x509_material(
@@ -117,10 +136,12 @@ def _load_x509_material(
     return chain, key
 
 
-def _dns_names(certificate: x509.Certificate) -> list[str]:
+def _dns_names(certificate: x509.Certificate, *, required: bool) -> list[str]:
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound as exc:
+        if not required:
+            return []  # x509_hash names the certificate itself: it needs no DNS name
         raise ConfigurationError("config.x509", "The leaf certificate has no subjectAltName") from exc
     return names.get_values_for_type(x509.DNSName)
 
@@ -162,6 +183,25 @@ def _outbound_policy(settings: Settings) -> OutboundPolicy:
     )
 
 
+def _playground_recorder(
+    settings: Settings, recorder: TransactionRecorder, clock: Clock
+) -> TransactionRecorder:
+    """Development playground without a store: remember the last transactions in memory to follow them."""
+    if settings.store_url != "memory" or settings.status_retention <= 0 or recorder.enabled:
+        return recorder
+    return MemoryRecorder(clock=clock, retention=settings.status_retention, max_transactions=200)
+
+
+def _on_event_loop(guard: ApiKeyGuard) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:  # type: ignore[type-arg]
+    """The guard as a coroutine: Litestar runs a sync guard in a worker thread, a hop that costs more
+    than the guard itself (a header read and a constant-time compare)."""
+
+    async def checked(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        guard(connection, handler)
+
+    return checked
+
+
 def create_app(
     settings: Settings,
     *,
@@ -190,6 +230,8 @@ def create_app(
         poll_interval=settings.webhook_poll_interval,
     )
     active_outbox = outbox or stores.outbox
+    playground = settings.development and settings.playground
+    recorder = _playground_recorder(settings, stores.recorder, clock) if playground else stores.recorder
     metrics = Metrics.create(outbox_pending=lambda: float(active_outbox.pending()))
     verifier = Verifier(
         config=VerifierConfig(
@@ -202,6 +244,13 @@ def create_app(
                 issuer_algs=settings.issuer_algs,
                 subject_syntax_types=subject_syntax_types(settings.did_methods),
             ),
+            client_metadata_v1=build_client_metadata_v1(
+                holder_algs=settings.holder_algs,
+                issuer_algs=settings.issuer_algs,
+                subject_syntax_types=subject_syntax_types(settings.did_methods),
+            ),
+            default_protocol=PROFILE_V1 if settings.default_protocol == "1.0" else PROFILE_DRAFT20,
+            default_response_mode=settings.default_response_mode,
             response_limits=ResponseLimits(),
             allow_unknown_status=settings.status_allow_unknown,
             webhooks=WebhookTargets(
@@ -212,7 +261,7 @@ def create_app(
             ),
         ),
         keyring=keyring,
-        identity=_client_identity(settings, keyring),
+        identities=_client_identities(settings, keyring),
         definitions=load_definitions(Path(settings.definitions_dir)),
         trust=load_trust_file(
             Path(settings.trust_file) if settings.trust_file else None, any_issuer=settings.trust_any_issuer
@@ -226,7 +275,7 @@ def create_app(
         replay_guard=replay_guard or stores.replay_guard,
         outbox=active_outbox,
         metrics=metrics,
-        recorder=stores.recorder,
+        recorder=recorder,
         dead_letters=stores.dead_letters,
         store_ping=stores.ping,
         clock=clock,
@@ -247,10 +296,15 @@ def create_app(
     backend = Router(
         path="/",
         route_handlers=[PresentationController, DefinitionController, OperatorController],
-        guards=[guard],
+        guards=[_on_event_loop(guard)],
+    )
+    pages = (
+        [playground_router(default_webhook=settings.webhook_url, fallback_port=settings.port)]
+        if playground
+        else []
     )
     return Litestar(
-        route_handlers=[backend, PublicController, WalletController],
+        route_handlers=[backend, PublicController, WalletController, *pages],
         dependencies={"verifier": Provide(lambda: verifier, sync_to_thread=False)},
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],

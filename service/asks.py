@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from service.dcql import DcqlQuery, check_supported, definition_to_dcql, parse_dcql_query
 from service.errors import BadBackendRequest, InvalidRequest, NotFound, TransactionError
 from service.jose.jws import TokenKind, decode_jws
 from service.presentation_exchange import (
@@ -25,11 +26,20 @@ from service.presentation_exchange import (
     parse_definition,
 )
 from service.sign_in import SignInPolicy, parse_sign_in
-from service.transaction.state import TransactionState
+from service.transaction.state import PROFILE_V1, TransactionState
 
-__all__ = ["INLINE_SIGN_IN_ID", "Ask", "AskReference", "ask_for", "hinted_subject", "reference_for"]
+__all__ = [
+    "INLINE_DCQL_ID",
+    "INLINE_SIGN_IN_ID",
+    "Ask",
+    "AskReference",
+    "ask_for",
+    "hinted_subject",
+    "reference_for",
+]
 
 INLINE_SIGN_IN_ID = "inline-sign-in"
+INLINE_DCQL_ID = "inline-dcql"
 _MAX_INLINE = 64 * 1024
 _HINT = TokenKind("sign_in_hint", InvalidRequest)
 
@@ -43,6 +53,8 @@ class Ask:
     trusted_issuers: frozenset[str] | None
     id_token_hint: str | None
     allow_unknown_status: bool = False
+    dcql: DcqlQuery | None = None
+    """OpenID4VP 1.0: the DCQL query the wallet saw (given, shipped beside the definition, or translated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,7 @@ class AskReference:
     digest: bytes | None = None
     inline_definition: bytes | None = None
     inline_sign_in: bytes | None = None
+    inline_dcql: bytes | None = None
 
 
 def reference_for(
@@ -61,12 +74,27 @@ def reference_for(
     definition_id: str | None,
     presentation_definition: Mapping[str, Any] | None,
     sign_in: Mapping[str, Any] | None,
+    dcql_query: Mapping[str, Any] | None = None,
+    profile: str = "",
 ) -> AskReference:
-    """Check a backend's choice (a named entry, or inline parts) and make its sealed reference."""
+    """Check a backend's choice (a named entry, or inline parts) and make its sealed reference.
+
+    A 1.0 transaction must also be expressible in DCQL: the caller rebuilds the ask with ``ask_for`` right
+    after sealing, so an untranslatable definition is refused before any wallet sees it.
+    """
+    if dcql_query is not None:
+        if profile != PROFILE_V1:
+            raise BadBackendRequest("api.protocol", "dcql_query needs protocol 1.0")
+        if definition_id is not None or presentation_definition is not None:
+            raise BadBackendRequest(
+                "api.definition_choice", "Give dcql_query or a presentation definition, not both"
+            )
+        return _dcql_reference(dcql_query, sign_in)
     inline = presentation_definition is not None or sign_in is not None
     if (definition_id is None) == (not inline):
         raise BadBackendRequest(
-            "api.definition_choice", "Give definition_id, or presentation_definition and/or sign_in"
+            "api.definition_choice",
+            "Give definition_id, or presentation_definition and/or sign_in (or dcql_query)",
         )
     if definition_id is not None:
         entry = registry.get(definition_id)
@@ -74,6 +102,16 @@ def reference_for(
             raise NotFound("definition.unknown", "No definition has that id")
         return AskReference(definition_id=entry.id, digest=_digest_prefix(entry.digest))
     return _inline_reference(registry, presentation_definition, sign_in)
+
+
+def _dcql_reference(dcql_query: Mapping[str, Any], sign_in: Mapping[str, Any] | None) -> AskReference:
+    raw = _encode(dcql_query, "DCQL query")
+    check_supported(parse_dcql_query(dcql_query))
+    if sign_in is not None:
+        parse_sign_in(sign_in)
+    return AskReference(
+        definition_id=INLINE_DCQL_ID, inline_dcql=raw, inline_sign_in=_encode(sign_in, "sign_in")
+    )
 
 
 def _inline_reference(
@@ -107,6 +145,20 @@ def _encode(value: Mapping[str, Any] | None, what: str) -> bytes | None:
 
 _MATERIALIZED_CACHE_SIZE = 256
 _materialized: OrderedDict[tuple[bytes, date], PresentationDefinition] = OrderedDict()
+_queries: OrderedDict[tuple[bytes, date], DcqlQuery] = OrderedDict()
+
+
+def _query_for(key: bytes, day: date, build: Callable[[], DcqlQuery]) -> DcqlQuery:
+    """Parsing or translating a query is pure too: once per query and day."""
+    cached = _queries.get((key, day))
+    if cached is None:
+        cached = build()
+        _queries[(key, day)] = cached
+        while len(_queries) > _MATERIALIZED_CACHE_SIZE:
+            _queries.popitem(last=False)
+    else:
+        _queries.move_to_end((key, day))
+    return cached
 
 
 def _materialized_for(
@@ -125,10 +177,54 @@ def _materialized_for(
 
 
 def ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:
-    """Rebuild what the transaction asks, from its sealed reference."""
+    """Rebuild what the transaction asks, from its sealed reference (1.0: with its DCQL query)."""
+    ask = _ask_for(state, registry)
+    if state.profile != PROFILE_V1:
+        return ask
+    day = _day_of(state.created_at)
+    dcql: DcqlQuery | None = None
+    if state.inline_dcql is not None:
+        inline = state.inline_dcql
+        dcql = _query_for(
+            b"dcql:" + hashlib.sha256(inline).digest(),
+            day,
+            lambda: parse_dcql_query(msgspec.json.decode(inline)),
+        )
+    elif ask.definition is not None:
+        entry = registry.get(state.definition_id) if state.inline_definition is None else None
+        named = entry.dcql if entry is not None else None
+        definition = ask.definition
+        dcql = (
+            named
+            if named is not None
+            else _query_for(
+                b"translated:" + hashlib.sha256(msgspec.json.encode(definition.raw)).digest(),
+                day,
+                lambda: definition_to_dcql(definition),
+            )
+        )
+    # Under 1.0 the query is what the wallet answers; the definition only served to derive it.
+    return Ask(
+        definition=None,
+        sign_in=ask.sign_in,
+        trusted_issuers=ask.trusted_issuers,
+        id_token_hint=ask.id_token_hint,
+        allow_unknown_status=ask.allow_unknown_status,
+        dcql=dcql,
+    )
+
+
+def _ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:
     trusted: frozenset[str] | None = None
     allow_unknown = False
     day = _day_of(state.created_at)
+    if state.inline_dcql is not None:
+        sign_in = (
+            parse_sign_in(msgspec.json.decode(state.inline_sign_in))
+            if state.inline_sign_in is not None
+            else None
+        )
+        return Ask(definition=None, sign_in=sign_in, trusted_issuers=None, id_token_hint=state.id_token_hint)
     if state.inline_definition is not None or state.inline_sign_in is not None:
         inline = state.inline_definition
         definition = (

@@ -9,10 +9,12 @@
     keys jwks [--keyring PATH]              print the public JWK Set
     definitions validate [PATH]             load a definitions folder the way start-up does
     verdict verify JWT --jwks URL|FILE      check a verdict's signature and print its claims
+    demo [--url URL] [--definition ID]      run the whole flow against a running service (demo wallet)
 
 ``serve`` and ``openapi`` live in ``service.__main__`` and are handed in, so this module imports neither the
 web framework nor the server. Results go to stdout (JSON where it is data), problems to stderr. Exit codes:
-0 success, 1 the thing checked is bad (a definition, a verdict), 2 usage or configuration error.
+0 success, 1 the thing checked is bad (a definition, a verdict, a demo not verified), 2 usage or
+configuration error.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from service.demo import DemoError, answer_link, demo_trust_file, hint_for, run_demo
 from service.errors import ConfigurationError, InvalidRequest, MalformedKey
 from service.jose.jwk import parse_public_jwk
 from service.jose.jws import TokenKind, decode_jws, verify_jws
@@ -216,6 +219,35 @@ def _verdict_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- demo --- #
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.print_trust:
+        _emit(demo_trust_file())
+        return 0
+    try:
+        if args.link:
+            return 0 if answer_link(args.link, over_age=not args.under_age, say=_say) else 1
+        token = run_demo(
+            args.url, args.definition, over_age=not args.under_age, timeout=args.timeout, say=_say
+        )
+    except DemoError as exc:
+        raise CommandError(str(exc)) from exc
+    jwks_url = args.url.rstrip("/") + "/.well-known/jwks.json"
+    claims = verify_verdict(token, _load_jwks(jwks_url))
+    _say(f"   the verdict's signature checks out against {jwks_url}:")
+    _emit(claims)
+    if hint := hint_for(claims):
+        sys.stderr.write(f"hint: {hint}\n")
+    return 0 if claims.get("result") == "verified" and claims.get("final", True) is True else 1
+
+
 # --- wiring --- #
 
 
@@ -255,6 +287,19 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("jwt", help="the compact verdict JWT, or - to read it from stdin")
     verify.add_argument("--jwks", required=True, help="JWK Set file, or an http(s) URL to fetch it from")
     verify.set_defaults(handler=_verdict_verify)
+
+    demo = commands.add_parser("demo", help="run the whole flow against a running service (demo wallet)")
+    demo.add_argument("--url", default="http://127.0.0.1:8080", help="the running verifier")
+    demo.add_argument("--definition", default="age-over-18", help="definition id to ask for")
+    demo.add_argument("--under-age", action="store_true", help="present a credential that says no")
+    demo.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the verdict")
+    demo.add_argument(
+        "--link", help="only answer this openid4vp:// link as the wallet (e.g. the playground's)"
+    )
+    demo.add_argument(
+        "--print-trust", action="store_true", help="print a trust file admitting the demo issuer"
+    )
+    demo.set_defaults(handler=_demo)
     return parser
 
 

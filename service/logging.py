@@ -12,6 +12,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
+import msgspec
 import structlog
 
 __all__ = ["configure_logging", "redact"]
@@ -23,11 +24,24 @@ _SENSITIVE_KEY = re.compile(
 # Three base64url segments with the first starting like a JSON object header: a compact JWS/JWT.
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _ALLOWED_KEYS = frozenset({"event", "level", "timestamp", "logger", "exc_info", "transaction_id", "reason"})
+# Field names come from the code, so there are few: each is judged once. Bounded all the same.
+_KEY_VERDICTS: dict[str, bool] = {}
+_MAX_KEY_VERDICTS = 4096
+
+
+def _sensitive(key: str) -> bool:
+    verdict = _KEY_VERDICTS.get(key)
+    if verdict is None:
+        verdict = key not in _ALLOWED_KEYS and _SENSITIVE_KEY.search(key) is not None
+        if len(_KEY_VERDICTS) < _MAX_KEY_VERDICTS:
+            _KEY_VERDICTS[key] = verdict
+    return verdict
 
 
 def _mask(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
-        return _JWT_LIKE.sub("[jwt]", value)
+        # Every match starts with "eyJ": a substring test spares the regex for almost every value.
+        return _JWT_LIKE.sub("[jwt]", value) if "eyJ" in value else value
     if depth > 8:
         return "[nested]"
     if isinstance(value, dict):
@@ -44,18 +58,39 @@ def _mask(value: Any, depth: int = 0) -> Any:
 
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Drop fields named like secrets; mask JWT-looking strings anywhere else."""
-    for key in list(event):
-        if key not in _ALLOWED_KEYS and _SENSITIVE_KEY.search(key):
+    # Values are replaced in place (the keys stay the same, so iterating while assigning is safe).
+    for key, value in event.items():
+        if isinstance(key, str) and _sensitive(key):
             event[key] = "[redacted]"
-        else:
-            event[key] = _mask(event[key])
+        elif type(value) not in _PLAIN:
+            event[key] = _mask(value)
     return event
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})  # nothing to mask: no text inside
+
+
+def _fallback(value: Any) -> Any:
+    # What structlog's JSONRenderer does for values JSON has no type for: their repr.
+    return repr(value)
+
+
+_JSON = msgspec.json.Encoder(enc_hook=_fallback)
+
+
+def _dumps(event: Any, **_: Any) -> str:
+    """structlog's JSON serializer, written by msgspec (several times faster than json.dumps)."""
+    return _JSON.encode(event).decode("utf-8")
 
 
 def configure_logging(*, fmt: str = "json", level: str = "info", stream: TextIO | None = None) -> None:
     """Send structlog events and standard-library records (uvicorn, httpx) through one redacting renderer."""
     out = stream or sys.stdout
-    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_dumps)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer()
+    )
     # Exceptions are rendered to text *before* redaction, so a token quoted in an error message is masked too.
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -1,11 +1,15 @@
-"""Step 2: parse a ``direct_post`` authorization response (OpenID4VP d20 §6.2, 1.0 §8.2).
+"""Step 2: parse a ``direct_post`` authorization response (OpenID4VP d20 §6.2, 1.0 §8.2 and §8.3).
 
-The body is ``application/x-www-form-urlencoded``; JSON-valued parameters (an array ``vp_token``,
-``presentation_submission``) arrive as JSON text. A wallet's error response is data, not an exception.
+The body is ``application/x-www-form-urlencoded``; JSON-valued parameters (an array ``vp_token``, a 1.0
+``vp_token`` object, ``presentation_submission``) arrive as JSON text. With ``direct_post.jwt`` the only
+parameter is ``response``, a JWE whose plaintext is a JSON object of the same parameters; a transaction that
+asked for encryption refuses a plaintext answer (an error response excepted: a wallet that cannot encrypt
+may still say so). A wallet's error response is data, not an exception.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -60,6 +64,7 @@ _KNOWN_PARAMS = frozenset(
         "error_description",
         "error_uri",
         "iss",
+        "response",
     }
 )
 
@@ -93,19 +98,65 @@ class WalletError:
     """The wallet's error code when it is a registered one, else ``other`` (a closed, log-safe set)."""
 
 
-def parse_response(body: bytes, *, limits: ResponseLimits) -> AuthorizationResponse | WalletError:
-    """Decode the form body; duplicated or oversized parameters are refused (RFC 6749 §3.1)."""
+def parse_response(
+    body: bytes, *, limits: ResponseLimits, decrypt: Callable[[str], bytes] | None = None
+) -> AuthorizationResponse | WalletError:
+    """Decode the form body; duplicated or oversized parameters are refused (RFC 6749 §3.1).
+
+    ``decrypt`` is given for a ``direct_post.jwt`` transaction: it opens the ``response`` JWE.
+    """
     params = _parse_form(body, limits)
-    if "error" in params:
-        code = params["error"]
-        return WalletError(state=params.get("state"), error=code if code in _WALLET_ERRORS else "other")
+    if "error" in params and "response" not in params:
+        return _wallet_error(params.get("error"), params.get("state"))
+    if decrypt is None:
+        if "response" in params:
+            raise MalformedResponse(
+                "response.unexpected_jwe", "This transaction did not ask for an encrypted response"
+            )
+        return AuthorizationResponse(
+            state=params.get("state"),
+            id_token=params.get("id_token"),
+            vp_token=_json_or_token(params.get("vp_token"), limits, "vp_token"),
+            presentation_submission=_json_value(
+                params.get("presentation_submission"), limits, "presentation_submission"
+            ),
+        )
+    if set(params) != {"response"}:
+        raise MalformedResponse(
+            "response.not_encrypted",
+            "This transaction requires an encrypted response (direct_post.jwt) and nothing beside it",
+        )
+    return _decrypted(decrypt(params["response"]), limits)
+
+
+def _wallet_error(code: object, state: object) -> WalletError:
+    return WalletError(
+        state=state if isinstance(state, str) else None,
+        error=code if isinstance(code, str) and code in _WALLET_ERRORS else "other",
+    )
+
+
+def _decrypted(plaintext: bytes, limits: ResponseLimits) -> AuthorizationResponse | WalletError:
+    """The JWE payload: a JSON object whose members are the response parameters (1.0 §8.3)."""
+    try:
+        text = plaintext.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedResponse("response.not_utf8", "The decrypted response is not UTF-8") from exc
+    payload = _json_value(text, limits, "response")
+    if not isinstance(payload, Mapping):
+        raise MalformedResponse("response.malformed_json", "The decrypted response is not a JSON object")
+    if len(payload) > limits.max_fields:
+        raise LimitExceeded("limits.form_fields", "The decrypted response has too many members")
+    if "error" in payload:
+        return _wallet_error(payload.get("error"), payload.get("state"))
+    state, id_token = payload.get("state"), payload.get("id_token")
+    if not isinstance(state, str | None) or not isinstance(id_token, str | None):
+        raise MalformedResponse("response.malformed_json", "state and id_token must be strings")
     return AuthorizationResponse(
-        state=params.get("state"),
-        id_token=params.get("id_token"),
-        vp_token=_json_or_token(params.get("vp_token"), limits, "vp_token"),
-        presentation_submission=_json_value(
-            params.get("presentation_submission"), limits, "presentation_submission"
-        ),
+        state=state,
+        id_token=id_token,
+        vp_token=payload.get("vp_token"),
+        presentation_submission=payload.get("presentation_submission"),
     )
 
 

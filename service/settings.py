@@ -35,6 +35,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     """TCP port the HTTP server binds to."""
 
+    server: Literal["granian", "uvicorn"] = "granian"
+    """HTTP server `python -m service` runs under, with one worker process. Granian (default) kept tail
+    latency flat under CPU-bound load in the benchmark (bench/README.md); uvicorn is the fallback."""
+
+    max_in_flight: PositiveInt = 32
+    """Most requests one worker handles at once (granian's backpressure); the rest wait, unread, in the
+    connection queue instead of all slowing each other down. Ignored under uvicorn."""
+
     public_url: str = "http://127.0.0.1:8080"
     """Base URL wallets reach this service at; request and response URIs are built from it."""
 
@@ -64,14 +72,24 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     allow_loopback_without_key: bool = True
     """Let loopback callers use the backend API without a key (sidecar deployments)."""
 
-    client_id_scheme: Literal["did", "redirect_uri", "x509_san_dns"] = "did"
-    """How the service identifies itself to wallets (OpenID4VP draft 20 ``client_id_scheme``)."""
+    client_id_scheme: Literal["did", "redirect_uri", "x509_san_dns", "x509_hash"] = "did"
+    """How the service identifies itself to wallets by default: draft 20 ``client_id_scheme``; under
+    OpenID4VP 1.0 the matching client identifier prefix (`did` is `decentralized_identifier:`). A request
+    may choose another with `client_id_prefix`. `x509_hash` exists in 1.0 only."""
 
     x509_chain_file: str | None = None
-    """PEM certificate chain (leaf first) for ``x509_san_dns``; the leaf key must be in the keyring."""
+    """PEM certificate chain (leaf first) for ``x509_san_dns``/``x509_hash``. When set, both are available."""
 
     x509_key_file: str | None = None
-    """PEM private key matching the ``x509_san_dns`` leaf certificate."""
+    """PEM private key matching the x509 leaf certificate."""
+
+    default_protocol: Literal["draft", "1.0"] = "draft"
+    """Protocol of a request that does not choose one: `draft` (OpenID4VP draft 20, Presentation Exchange,
+    SIOPv2) or `1.0` (OpenID4VP 1.0 with DCQL). Each request may choose with `protocol`."""
+
+    default_response_mode: Literal["direct_post", "direct_post.jwt"] = "direct_post.jwt"
+    """Response mode of a 1.0 request that does not choose one; `direct_post.jwt` encrypts the response
+    to a per-transaction key (draft requests always use `direct_post`)."""
 
     transaction_ttl: PositiveInt = 300
     """Seconds a presentation request stays valid."""
@@ -167,6 +185,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level logged."""
+
+    playground: bool = True
+    """Development only (production never serves it, whatever this says): the browser playground at
+    `/playground`, and without a store an in-memory, bounded transaction record (the last 200, each kept
+    `status_retention` seconds) so the playground and `GET /v1/presentations/{id}` can follow one."""
 
     @property
     def development(self) -> bool:

@@ -38,7 +38,8 @@ class ReasonEntry(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class HolderEntry(msgspec.Struct, frozen=True):
-    """Who presented: the ID Token subject."""
+    """Who presented: the ID Token subject, or (OpenID4VP 1.0 without ID Token) the key every presentation
+    proved possession of; absent when a 1.0 wallet's presentations are bound to different keys."""
 
     id: str
     method: Literal["did", "jwk_thumbprint"]
@@ -102,7 +103,7 @@ def verified_verdict(
     context: VerdictContext,
     *,
     now: float,
-    holder: HolderEntry,
+    holder: HolderEntry | None,
     credentials: Sequence[CredentialEntry],
     sign_in: dict[str, Any] | None = None,
     self_attested: dict[str, str] | None = None,

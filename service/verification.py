@@ -1,21 +1,25 @@
 """Step 3: verify one authorization response end to end.
 
 Order (DESIGN.md "Validation"): ID Token → every presentation's holder proof (VP JWTs are verified up
-front; SD-JWTs carry their own, checked with their credential) → the submission against the definition,
-which pulls each mapped credential through issuer trust and signature checks → holder binding (checked
-inside each step, against the ID Token's holder). Key material is fetched first (``_fetch_*``, the only
-awaits) and only for trusted issuers; everything else is pure and raises at the first failure.
+front; SD-JWTs carry their own, checked with their credential) → the submission against the definition
+(draft: Presentation Exchange) or the DCQL query (1.0), which pulls each credential through issuer trust
+and signature checks → holder binding (checked inside each step, against the ID Token's holder; a 1.0
+response without ID Token binds each presentation to the key that proves it, see ``service.holders``).
+Key material is fetched first (the awaits) and only for trusted issuers; everything else is pure and raises
+at the first failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from service.dcql import DcqlQuery, DcqlResult, evaluate_dcql
 from service.did.resolve import DidDocument, DidResolver, select_verification_method
 from service.errors import CredentialInvalid, IdTokenInvalid, PresentationInvalid, SubmissionMismatch
+from service.holders import presentation_holder, presentation_holder_did, sd_jwt_holder, sd_jwt_holder_did
 from service.id_token import Holder, IdTokenExpectations, inspect_id_token, verify_id_token
 from service.issuer_keys import check_issuer_matches_leaf, verify_x5c
 from service.jose.jwk import PublicJwk
@@ -71,6 +75,7 @@ __all__ = [
     "KeySources",
     "VerificationPolicy",
     "VerifiedResponse",
+    "dcql_credentials",
     "verify_response",
 ]
 
@@ -136,18 +141,25 @@ class Expectations:
     expected_subject: str | None = None
     allow_unknown_status: bool = False
     """A status list that cannot be reached leaves the credential ``unknown`` instead of rejecting it."""
+    dcql: DcqlQuery | None = None
+    """OpenID4VP 1.0: the query the ``vp_token`` answers (then ``definition`` is None)."""
+    id_token: bool = True
+    """The request asked for an ID Token (SIOPv2). Without one, each presentation proves its own holder."""
 
 
 @dataclass(frozen=True, slots=True)
 class VerifiedResponse:
     """A response that passed every check."""
 
-    holder: Holder
+    holder: Holder | None
+    """The ID Token's holder, or the one holder every presentation shares; None when they differ."""
     submission: SubmissionResult | None
     sign_in: dict[str, Any] | None = None
     self_attested: dict[str, str] | None = None
     statuses: Mapping[str, StatusOutcome] = field(default_factory=dict)
-    """Status outcome per descriptor id; a descriptor whose credential names no status list is absent."""
+    """Status outcome per credential key (PE: descriptor id; DCQL: see ``dcql_credentials``); absent when
+    the credential names no status list."""
+    dcql: DcqlResult | None = None
 
 
 async def verify_response(
@@ -160,26 +172,105 @@ async def verify_response(
     now: float,
 ) -> VerifiedResponse:
     """Verify the ID Token, sign-in rules, each presentation and the submission; raise at first failure."""
-    holder, id_token_claims = await _verify_holder(
-        response.id_token, expected=expected, policy=policy, resolver=keys.dids, now=now
-    )
-    sign_in, self_attested = _sign_in(holder, id_token_claims, expected)
+    holder: Holder | None = None
+    sign_in: dict[str, Any] | None = None
+    self_attested: dict[str, str] | None = None
+    if expected.id_token:
+        holder, id_token_claims = await _verify_holder(
+            response.id_token, expected=expected, policy=policy, resolver=keys.dids, now=now
+        )
+        sign_in, self_attested = _sign_in(holder, id_token_claims, expected)
+    if expected.dcql is not None:
+        return await _verify_dcql(
+            response,
+            expected.dcql,
+            holder=holder,
+            expected=expected,
+            policy=policy,
+            trust=trust,
+            keys=keys,
+            now=now,
+            sign_in=sign_in,
+            self_attested=self_attested,
+        )
     if expected.definition is None:
         # Sign-in only: nothing else was asked, so nothing else is looked at.
+        assert holder is not None
         return VerifiedResponse(holder=holder, submission=None, sign_in=sign_in, self_attested=self_attested)
+    assert holder is not None  # draft transactions always ask for the ID Token
     tokens = _presentation_tokens(response.vp_token, policy)
     if response.presentation_submission is None:
         raise SubmissionMismatch("submission.missing", "The response has no presentation_submission")
     submission = parse_submission(response.presentation_submission)
     credentials = _Credentials(tokens, holder=holder, expected=expected, policy=policy, trust=trust, now=now)
-    await credentials.fetch_issuer_keys(keys)
+    await credentials.prepare(keys)
     result = evaluate_submission(expected.definition, submission, response.vp_token, credentials.lookup)
     statuses = await credentials.check_statuses(
-        result, keys.status, allow_unknown=expected.allow_unknown_status
+        [(item.descriptor_id, item.credential) for item in result.descriptors],
+        keys.status,
+        allow_unknown=expected.allow_unknown_status,
     )
     return VerifiedResponse(
         holder=holder, submission=result, sign_in=sign_in, self_attested=self_attested, statuses=statuses
     )
+
+
+async def _verify_dcql(
+    response: AuthorizationResponse,
+    query: DcqlQuery,
+    *,
+    holder: Holder | None,
+    expected: Expectations,
+    policy: VerificationPolicy,
+    trust: TrustList,
+    keys: KeySources,
+    now: float,
+    sign_in: dict[str, Any] | None,
+    self_attested: dict[str, str] | None,
+) -> VerifiedResponse:
+    """1.0 §8.6: every presentation verified, then the query's constraints, claim sets and credential sets."""
+    tokens = _dcql_tokens(response.vp_token, policy)
+    credentials = _Credentials(tokens, holder=holder, expected=expected, policy=policy, trust=trust, now=now)
+    await credentials.prepare(keys)
+    result = evaluate_dcql(query, response.vp_token, credentials.lookup)
+    statuses = await credentials.check_statuses(
+        [(key, match.credential) for key, _, match in dcql_credentials(result)],
+        keys.status,
+        allow_unknown=expected.allow_unknown_status,
+    )
+    return VerifiedResponse(
+        holder=holder or credentials.common_holder(),
+        submission=None,
+        sign_in=sign_in,
+        self_attested=self_attested,
+        statuses=statuses,
+        dcql=result,
+    )
+
+
+def dcql_credentials(result: DcqlResult) -> list[tuple[str, str, Any]]:
+    """(key, query id, match) per accepted presentation; the key is the query id, ``id/n`` with multiple."""
+    entries: list[tuple[str, str, Any]] = []
+    for query in result.queries:
+        for index, match in enumerate(query.matches):
+            key = f"{query.query_id}/{index}" if query.multiple else query.query_id
+            entries.append((key, query.query_id, match))
+    return entries
+
+
+def _dcql_tokens(vp_token: Any, policy: VerificationPolicy) -> tuple[str, ...]:
+    """Every presentation string of a 1.0 ``vp_token`` object; its shape is checked by the DCQL engine."""
+    if not isinstance(vp_token, Mapping):
+        raise SubmissionMismatch(
+            "dcql.malformed_vp_token", "vp_token must be a JSON object keyed by credential query id"
+        )
+    tokens: list[str] = []
+    for value in vp_token.values():
+        items = value if isinstance(value, list) else [value]
+        tokens.extend(item for item in items if isinstance(item, str) and item not in tokens)
+    if len(tokens) > policy.max_presentations:
+        raise PresentationInvalid("presentation.too_many", "vp_token carries too many presentations")
+    return tuple(tokens)
 
 
 def _sign_in(
@@ -242,13 +333,13 @@ def _is_sd_jwt(token: str) -> bool:
 
 
 class _Credentials:
-    """Every presentation of one response, verified once each: the Presentation Exchange ``Lookup``."""
+    """Every presentation of one response, verified once each: the PE / DCQL ``Lookup``."""
 
     def __init__(
         self,
         tokens: tuple[str, ...],
         *,
-        holder: Holder,
+        holder: Holder | None,
         expected: Expectations,
         policy: VerificationPolicy,
         trust: TrustList,
@@ -259,17 +350,21 @@ class _Credentials:
         self._policy = policy
         self._trust = trust
         self._now = now
+        self._vp_jws: dict[str, Jws] = {}
         self._presentations: dict[str, VerifiedPresentation] = {}
         self._sd_jwts: dict[str, InspectedSdJwt] = {}
         # Credentials are only accepted from inside a presentation the holder signed.
         self._vc_jwts: dict[str, Jws] = {}
+        self._holders: dict[str, Holder] = {}
+        """The holder each presentation or credential token is bound to."""
         for token in tokens:
             if _is_sd_jwt(token):
                 self._sd_jwts[token] = inspect_sd_jwt(
                     token, max_length=policy.max_token_bytes, max_disclosures=policy.max_disclosures
                 )
             else:
-                self._add_presentation(token)
+                self._vp_jws[token] = decode_presentation(token, max_length=policy.max_token_bytes)
+        self._holder_documents: dict[str, DidDocument] = {}
         self._documents: dict[str, DidDocument] = {}
         self._metadata: dict[str, IssuerKeys] = {}
         self._jwks: dict[str, IssuerKeys] = {}
@@ -280,10 +375,43 @@ class _Credentials:
         skew = self._policy.credential_clock_skew
         return self._policy.clock_skew if skew is None else skew
 
-    def _add_presentation(self, token: str) -> None:
+    async def prepare(self, keys: KeySources) -> None:
+        """Resolve holder DIDs (no ID Token), verify every VP's holder proof, fetch trusted issuers' keys."""
+        if self._holder is None:
+            await self._resolve_holder_dids(keys.dids)
+        for token, jws in self._vp_jws.items():
+            self._add_presentation(token, jws)
+        for token, inspected in self._sd_jwts.items():
+            self._holders[token] = self._holder or sd_jwt_holder(
+                inspected.jws.payload,
+                self._holder_document(sd_jwt_holder_did(inspected.jws.payload)),
+                subject_methods=self._policy.subject_methods,
+            )
+        await self.fetch_issuer_keys(keys)
+
+    async def _resolve_holder_dids(self, resolver: DidResolver) -> None:
+        dids = {presentation_holder_did(jws) for jws in self._vp_jws.values()}
+        dids |= {sd_jwt_holder_did(inspected.jws.payload) for inspected in self._sd_jwts.values()}
+        for did in sorted(did for did in dids if did is not None):
+            self._holder_documents[did] = await resolver.resolve(did)
+
+    def _holder_document(self, did: str | None) -> DidDocument | None:
+        return None if did is None else self._holder_documents.get(did)
+
+    def common_holder(self) -> Holder | None:
+        """The holder every presentation is bound to, when they agree (1.0 without ID Token)."""
+        holders = {holder.id: holder for holder in self._holders.values()}
+        return next(iter(holders.values())) if len(holders) == 1 else None
+
+    def _add_presentation(self, token: str, jws: Jws) -> None:
+        holder = self._holder or presentation_holder(
+            jws,
+            self._holder_document(presentation_holder_did(jws)),
+            subject_methods=self._policy.subject_methods,
+        )
         vp = verify_presentation(
-            decode_presentation(token, max_length=self._policy.max_token_bytes),
-            holder=self._holder,
+            jws,
+            holder=holder,
             expected=PresentationExpectations(
                 client_id=self._expected.client_id,
                 nonce=self._expected.nonce,
@@ -295,11 +423,13 @@ class _Credentials:
             now=self._now,
         )
         self._presentations[token] = vp
+        self._holders[token] = holder
         for credential in vp.credentials:
             if credential not in self._vc_jwts:
                 self._vc_jwts[credential] = decode_credential(
                     credential, max_length=self._policy.max_token_bytes
                 )
+                self._holders[credential] = holder
 
     def _issuer_tokens(self) -> list[tuple[str, Jws]]:
         issued = [(credential_issuer(jws), jws) for jws in self._vc_jwts.values()]
@@ -322,9 +452,11 @@ class _Credentials:
                 self._metadata[issuer] = await keys.metadata.keys(issuer)
 
     def lookup(self, fmt: str, node: Any) -> Decoded:
-        """Map a node the submission points at to its verified object."""
+        """Map a node the submission (or the DCQL query) points at to its verified object."""
         if not isinstance(node, str):
             raise SubmissionMismatch("submission.format_mismatch", "The mapped element is not a token")
+        if self._expected.dcql is not None and fmt == FORMAT_JWT_VC_JSON:
+            return self._dcql_vc(node)
         if fmt == FORMAT_JWT_VP_JSON and node in self._presentations:
             return self._presentations[node]
         if (fmt == FORMAT_JWT_VC_JSON and node in self._vc_jwts) or (
@@ -337,10 +469,26 @@ class _Credentials:
             "submission.format_mismatch", "The mapped element is not of the declared format"
         )
 
+    def _dcql_vc(self, node: str) -> Decoded:
+        """1.0 App. B.1: a ``jwt_vc_json`` presentation is a VP JWT carrying the one credential shown."""
+        presentation = self._presentations.get(node)
+        if presentation is None:
+            raise SubmissionMismatch(
+                "dcql.format_mismatch", "A jwt_vc_json presentation must be a VP JWT, not an SD-JWT"
+            )
+        if len(presentation.credentials) != 1:
+            raise SubmissionMismatch(
+                "dcql.presentation_not_single", "A jwt_vc_json presentation must carry exactly one credential"
+            )
+        credential = presentation.credentials[0]
+        if credential not in self._verified:
+            self._verified[credential] = self._verify(FORMAT_JWT_VC_JSON, credential)
+        return self._verified[credential]
+
     def _verify(self, fmt: str, token: str) -> Decoded:
         if fmt == FORMAT_DC_SD_JWT:
-            return self._verify_sd_jwt(self._sd_jwts[token])
-        return self._verify_vc_jwt(self._vc_jwts[token])
+            return self._verify_sd_jwt(self._sd_jwts[token], self._holders[token])
+        return self._verify_vc_jwt(self._vc_jwts[token], self._holders[token])
 
     def _trusted(self, issuer: str) -> TrustedIssuer:
         entry = self._trust.lookup(issuer, narrowed_to=self._expected.trusted_issuers)
@@ -349,20 +497,24 @@ class _Credentials:
         return entry
 
     async def check_statuses(
-        self, result: SubmissionResult, source: StatusListSource | None, *, allow_unknown: bool
+        self,
+        used: Sequence[tuple[str, Decoded]],
+        source: StatusListSource | None,
+        *,
+        allow_unknown: bool,
     ) -> dict[str, StatusOutcome]:
         """Status of every credential used; revoked or suspended rejects (TSL §8.3, BSL §3.2)."""
         outcomes: dict[str, StatusOutcome] = {}
         policy = StatusPolicy(allow_unknown=allow_unknown)
-        for descriptor in result.descriptors:
+        for key, credential in used:
             try:
-                outcome = await self._status_of(descriptor.credential, source, policy)
+                outcome = await self._status_of(credential, source, policy)
             except CredentialInvalid as exc:
-                # With several descriptors the verdict must say which credential's status failed.
-                exc.descriptor_id = exc.descriptor_id or descriptor.descriptor_id
+                # With several credentials the verdict must say which one's status failed.
+                exc.descriptor_id = exc.descriptor_id or key.split("/")[0]
                 raise
             if outcome is not None:
-                outcomes[descriptor.descriptor_id] = outcome
+                outcomes[key] = outcome
         return outcomes
 
     async def _status_of(
@@ -423,14 +575,14 @@ class _Credentials:
             narrowed_by_definition=self._expected.trusted_issuers is not None,
         )
 
-    def _verify_vc_jwt(self, jws: Jws) -> VerifiedCredential:
+    def _verify_vc_jwt(self, jws: Jws, holder: Holder) -> VerifiedCredential:
         issuer = credential_issuer(jws)
         entry = self._trusted(issuer)
         key, source = self._issuer_key(jws, entry)
         credential = verify_credential(
             jws,
             issuer_key=key,
-            holder=self._holder,
+            holder=holder,
             allowed_algs=self._policy.issuer_algs,
             now=self._now,
             clock_skew=self._credential_skew,
@@ -439,13 +591,13 @@ class _Credentials:
             raise _untrusted()
         return replace(credential, trust=self._decision(entry, source))
 
-    def _verify_sd_jwt(self, inspected: InspectedSdJwt) -> VerifiedSdJwt:
+    def _verify_sd_jwt(self, inspected: InspectedSdJwt, holder: Holder) -> VerifiedSdJwt:
         entry = self._trusted(inspected.issuer)
         key, source = self._issuer_key(inspected.jws, entry)
         credential = verify_sd_jwt_vc(
             inspected,
             issuer_key=key,
-            holder=self._holder,
+            holder=holder,
             expected=SdJwtExpectations(
                 client_id=self._expected.client_id,
                 nonce=self._expected.nonce,

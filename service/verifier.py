@@ -7,6 +7,8 @@ decides, whatever it contains; later posts are refused and reported once as a no
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import secrets
 import time
@@ -18,27 +20,36 @@ from urllib.parse import urlencode, urlsplit
 import msgspec
 import structlog
 
-from service.asks import AskReference, ask_for, hinted_subject, reference_for
+from service.asks import Ask, AskReference, ask_for, hinted_subject, reference_for
 from service.clock import Clock
+from service.dcql import disclosed_claims as dcql_disclosed_claims
 from service.errors import (
     BadBackendRequest,
     ConfigurationError,
     DependencyUnavailable,
+    Forbidden,
     StoreRequired,
     TransactionError,
     VerifierError,
 )
+from service.jose.encoding import b64url_decode, b64url_encode
+from service.jose.jwe import ResponseKey, decrypt_response, derive_response_key
 from service.keys import Keyring
 from service.metrics import Metrics
 from service.outbound import OutboundPolicy
 from service.presentation_exchange import DefinitionRegistry, disclosed_claims
 from service.replay import ReplayGuard
-from service.request_object import ClientIdentity, build_request_object
+from service.request_object import (
+    ClientIdentities,
+    ClientIdentity,
+    EncryptionOffer,
+    build_request_object,
+)
 from service.response import ResponseLimits, WalletError, parse_response
 from service.status import StatusOutcome
 from service.stores import DeadLetters, NullRecorder, TransactionRecorder, TransactionStatus
 from service.transaction.seal import seal, unseal
-from service.transaction.state import PROFILE_DRAFT20, TransactionState
+from service.transaction.state import PROFILE_DRAFT20, PROFILE_V1, PROFILES, TransactionState
 from service.trust import TrustDecision, TrustList
 from service.verdict import (
     CredentialEntry,
@@ -54,9 +65,16 @@ from service.verification import (
     KeySources,
     VerificationPolicy,
     VerifiedResponse,
+    dcql_credentials,
     verify_response,
 )
-from service.vocabulary import RESULT_REJECTED
+from service.vocabulary import RESPONSE_MODE_DIRECT_POST_JWT, RESULT_REJECTED
+from service.wallet_metadata import (
+    WalletMetadata,
+    WalletMetadataUnsupported,
+    narrow_enc_values,
+    narrow_vp_formats,
+)
 from service.webhook import Delivery, Outbox, choose_webhook_url
 
 __all__ = ["CreatedTransaction", "PresentationRequest", "Verifier", "VerifierConfig", "WebhookTargets"]
@@ -77,6 +95,18 @@ class PresentationRequest:
     """An inline sign-in policy (SIOPv2 authentication), alone or beside a presentation definition."""
     id_token_hint: str | None = None
     """Re-authentication: an earlier ID Token whose subject must sign in again."""
+    protocol: str | None = None
+    """``draft`` or ``1.0``; None: the configured default."""
+    dcql_query: Mapping[str, Any] | None = None
+    """An inline DCQL query (1.0 only)."""
+    response_mode: str | None = None
+    """1.0: ``direct_post`` or ``direct_post.jwt``; None: the configured default."""
+    client_id_prefix: str | None = None
+    """Client identifier scheme for this transaction; None: the configured default."""
+    request_uri_method: str | None = None
+    """``post`` lets the wallet post its metadata and a nonce to the request URI (1.0 §5.10)."""
+    redirect_uri: str | None = None
+    """Same-device flow: where the wallet sends the user after posting (a ``response_code`` is added)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +162,22 @@ class VerifierConfig:
     webhooks: WebhookTargets
     response_limits: ResponseLimits = field(default_factory=ResponseLimits)
     allow_unknown_status: bool = False
+    default_protocol: str = PROFILE_DRAFT20
+    default_response_mode: str = RESPONSE_MODE_DIRECT_POST_JWT
+    client_metadata_v1: Mapping[str, Any] = field(default_factory=dict)
+    response_enc_values: tuple[str, ...] = ("A128GCM", "A256GCM")
+    """Content encryptions offered for ``direct_post.jwt`` (1.0 §8.3; A128GCM is the default)."""
+
+
+_PROTOCOLS = {
+    "draft": PROFILE_DRAFT20,
+    "1.0": PROFILE_V1,
+    PROFILE_DRAFT20: PROFILE_DRAFT20,
+    PROFILE_V1: PROFILE_V1,
+}
+_SCHEME_NAMES = {"decentralized_identifier": "did"}
+_MAX_JWE = 1024 * 1024
+_MAX_PLAINTEXT = 1024 * 1024
 
 
 def _random() -> bytes:
@@ -146,7 +192,7 @@ class Verifier:
         *,
         config: VerifierConfig,
         keyring: Keyring,
-        identity: ClientIdentity,
+        identities: ClientIdentities,
         definitions: DefinitionRegistry,
         trust: TrustList,
         keys: KeySources,
@@ -160,7 +206,7 @@ class Verifier:
     ) -> None:
         self.config = config
         self.keyring = keyring
-        self.identity = identity
+        self.identities = identities
         self.definitions = definitions
         self.trust = trust
         self.keys = keys
@@ -183,11 +229,19 @@ class Verifier:
             return False
         return True if self._store_ping is None else await self._store_ping()
 
-    async def transaction_status(self, transaction_id: str) -> TransactionStatus | None:
-        """What a polling backend may read: pending / verified / rejected / expired, verdict and events."""
+    async def transaction_status(
+        self, transaction_id: str, *, response_code: str | None = None
+    ) -> TransactionStatus | None:
+        """What a polling backend may read: pending / verified / rejected / expired, verdict and events.
+
+        A same-device transaction's verdict is only readable with the one-time ``response_code`` the wallet
+        carried back to the backend's front end (1.0 §13.3: a fixated session cannot read it).
+        """
         if not self.recorder.enabled:
             raise StoreRequired("store.required", "Polling needs a store (set VERIFIER_STORE_URL)")
         status = await self.recorder.status(transaction_id)
+        if status is not None and any(e.event == _RESPONSE_CODE_EVENT for e in status.events):
+            await self._redeem_response_code(transaction_id, response_code)
         if status is None or status.state != "pending":
             return status
         created = next((e for e in status.events if e.event == "created" and e.detail), None)
@@ -212,20 +266,33 @@ class Verifier:
         """Where the wallet posts its response."""
         return f"{self.config.public_url}/wallet/responses/{handle}"
 
-    def client_id_for(self, handle: str) -> str:
-        """Our client_id for this transaction (``redirect_uri``: the response URI itself, d20 §5.7)."""
-        return self.identity.client_id or self.response_uri(handle)
+    def _identity(self, state: TransactionState) -> ClientIdentity:
+        identity = self.identities.by_scheme.get(state.client_id_scheme)
+        if identity is None:
+            raise TransactionError(
+                "transaction.unknown_client_id_scheme", "This deployment no longer has that identity"
+            )
+        return identity
+
+    def client_id_for(self, state: TransactionState, handle: str) -> str:
+        """Our client_id for this transaction (1.0: prefixed; ``redirect_uri``: the response URI, §5.9)."""
+        return self._identity(state).client_id_for(state.profile, self.response_uri(handle))
 
     # --- 1. create --- #
 
     async def create(self, request: PresentationRequest) -> CreatedTransaction:
         """Seal a new transaction and hand back the links for the wallet."""
         now = int(self.clock())
+        profile = self._profile(request.protocol)
+        encrypted = self._check_options(request, profile)
+        identity = self.identities.get(_scheme_name(request.client_id_prefix), profile=profile)
         reference = reference_for(
             self.definitions,
             definition_id=request.definition_id,
             presentation_definition=request.presentation_definition,
             sign_in=request.sign_in,
+            dcql_query=request.dcql_query,
+            profile=profile,
         )
         self._check_hint(request, reference)
         state = TransactionState(
@@ -234,8 +301,8 @@ class Verifier:
             state_bytes=_random(),
             created_at=now,
             expires_at=now + self.config.transaction_ttl,
-            client_id_scheme=self.identity.scheme,
-            profile=PROFILE_DRAFT20,
+            client_id_scheme=identity.scheme,
+            profile=profile,
             definition_id=reference.definition_id,
             definition_digest=reference.digest,
             inline_definition=reference.inline_definition,
@@ -244,12 +311,26 @@ class Verifier:
             # The default target is not sealed in: it keeps the handle (and the QR code) short.
             webhook_url=None if request.webhook_url == self.config.webhooks.default else request.webhook_url,
             correlation_id=request.correlation_id,
+            inline_dcql=reference.inline_dcql,
+            encrypted_response=encrypted,
+            redirect_uri=request.redirect_uri,
         )
+        if profile == PROFILE_V1:
+            # The DCQL form of what is asked (given, shipped or translated) must exist before a wallet looks.
+            _check_holder_binding(ask_for(state, self.definitions))
         handle = seal(state, self.keyring)
-        client_id = self.client_id_for(handle)
+        client_id = self.client_id_for(state, handle)
         request_uri = self.request_uri(handle)
-        link = "openid4vp://?" + _urlencode({"client_id": client_id, "request_uri": request_uri})
-        log.info("transaction.created", transaction_id=state.id, definition_id=reference.definition_id)
+        params = {"client_id": client_id, "request_uri": request_uri}
+        if request.request_uri_method == "post":
+            params["request_uri_method"] = "post"
+        link = "openid4vp://?" + _urlencode(params)
+        log.info(
+            "transaction.created",
+            transaction_id=state.id,
+            definition_id=reference.definition_id,
+            profile=profile,
+        )
         await self._record(state.id, "created", now, detail=str(state.expires_at))
         return CreatedTransaction(
             transaction_id=state.id,
@@ -259,6 +340,26 @@ class Verifier:
             client_id=client_id,
             expires_at=state.expires_at,
         )
+
+    def _profile(self, protocol: str | None) -> str:
+        profile = _PROTOCOLS.get(protocol or self.config.default_protocol)
+        if profile is None:
+            raise BadBackendRequest("api.protocol", "protocol must be draft or 1.0")
+        return profile
+
+    def _check_options(self, request: PresentationRequest, profile: str) -> bool:
+        """Check the 1.0-only options; answer whether the response must be encrypted."""
+        if profile != PROFILE_V1:
+            if request.response_mode not in {None, "direct_post"} or request.request_uri_method == "post":
+                raise BadBackendRequest(
+                    "api.protocol", "direct_post.jwt and request_uri_method post need protocol 1.0"
+                )
+            return False
+        if request.redirect_uri is not None and not self.recorder.enabled:
+            raise StoreRequired(
+                "store.required", "The same-device flow needs a store to keep the verdict for the front end"
+            )
+        return (request.response_mode or self.config.default_response_mode) == RESPONSE_MODE_DIRECT_POST_JWT
 
     def _check_hint(self, request: PresentationRequest, reference: AskReference) -> None:
         if request.id_token_hint is None:
@@ -272,32 +373,78 @@ class Verifier:
 
     def _open(self, handle: str) -> TransactionState:
         state = unseal(handle, self.keyring)
-        if state.profile != PROFILE_DRAFT20:
+        if state.profile not in PROFILES:
             raise TransactionError("transaction.unknown_profile", "The transaction uses an unknown profile")
         return state
 
-    async def request_object(self, handle: str) -> str:
-        """The signed request object for a live transaction."""
+    def _response_key(self, handle: str, state: TransactionState) -> ResponseKey:
+        """The transaction's encryption key, derived again from the key that sealed it (nothing stored)."""
+        sealing = self.keyring.sealing_key(handle.split(".", 1)[0])
+        if sealing is None:  # unseal succeeded, so the key exists; this guards a racing key removal
+            raise TransactionError("transaction.unknown_key", "The transaction key is no longer held")
+        return derive_response_key(sealing.key, state.id_bytes)
+
+    async def request_object(self, handle: str, *, wallet: WalletMetadata | None = None) -> str:
+        """The signed request object for a live transaction (``wallet``: what a request-URI POST said)."""
         now = self.clock()
         state = self._open(handle)
         if now >= state.expires_at:
             raise TransactionError("transaction.expired", "The transaction has expired")
+        if wallet is not None and state.profile != PROFILE_V1:
+            raise TransactionError("transaction.request_uri_method", "This transaction takes GET only")
         await self._record(state.id, "request_retrieved", now)
         ask = ask_for(state, self.definitions)
+        identity = self._identity(state)
+        client_metadata = self.config.client_metadata
+        encryption: EncryptionOffer | None = None
+        if state.profile == PROFILE_V1:
+            client_metadata = self._fit_to_wallet(ask, identity, wallet)
+            if state.encrypted_response:
+                enc_values = self.config.response_enc_values
+                if wallet is not None:
+                    enc_values = narrow_enc_values(enc_values, wallet)
+                encryption = EncryptionOffer(
+                    jwk=self._response_key(handle, state).public_jwk(), enc_values=enc_values
+                )
         return build_request_object(
             state,
-            identity=self.identity,
-            client_id=self.client_id_for(handle),
+            identity=identity,
+            client_id=self.client_id_for(state, handle),
             response_uri=self.response_uri(handle),
             ask=ask,
-            client_metadata=self.config.client_metadata,
+            client_metadata=client_metadata,
             now=now,
+            wallet_nonce=wallet.nonce if wallet is not None else None,
+            encryption=encryption,
         )
+
+    def _fit_to_wallet(
+        self, ask: Ask, identity: ClientIdentity, wallet: WalletMetadata | None
+    ) -> Mapping[str, Any]:
+        """1.0 metadata, narrowed to what a wallet that posted its metadata supports (§5.10)."""
+        metadata = self.config.client_metadata_v1
+        if wallet is None:
+            return metadata
+        if (
+            wallet.signing_algs is not None
+            and identity.alg is not None
+            and identity.alg not in wallet.signing_algs
+        ):
+            raise WalletMetadataUnsupported(
+                "wallet_metadata.signing_alg_unsupported", "The wallet cannot verify our request signature"
+            )
+        needed = [item.format for item in ask.dcql.credentials] if ask.dcql is not None else []
+        formats = narrow_vp_formats(metadata["vp_formats_supported"], needed, wallet)
+        return {**metadata, "vp_formats_supported": formats}
 
     # --- 3. response --- #
 
-    async def respond(self, handle: str, body: bytes) -> None:
-        """Take the wallet's response; every outcome except an unopenable handle yields a verdict."""
+    async def respond(self, handle: str, body: bytes) -> dict[str, str]:
+        """Take the wallet's response; every outcome except an unopenable handle yields a verdict.
+
+        Answers the JSON body for the wallet: ``{}``, or with a same-device transaction
+        ``{"redirect_uri": ...}`` carrying the one-time ``response_code`` (1.0 §8.2).
+        """
         now = self.clock()
         state = self._open(handle)
         structlog.contextvars.bind_contextvars(transaction_id=state.id)
@@ -327,6 +474,33 @@ class Verifier:
             raise
         self._count(verdict.result, verdict.errors[0].code if verdict.errors else "none", started)
         await self._deliver_or_release(verdict, state, now)
+        if state.redirect_uri is None:
+            return {}
+        await self._record(state.id, _RESPONSE_CODE_EVENT, now)
+        return {"redirect_uri": _with_response_code(state.redirect_uri, self._response_code(state.id_bytes))}
+
+    def _response_code(self, transaction_id: bytes, key: bytes | None = None) -> str:
+        """Unguessable without our key, bound to one transaction: nothing needs storing but its use."""
+        secret = key if key is not None else self.keyring.active_sealing.key
+        digest = hmac.new(secret, b"openid4vp response_code\x00" + transaction_id, hashlib.sha256).digest()
+        return b64url_encode(digest[:16])
+
+    async def _redeem_response_code(self, transaction_id: str, code: str | None) -> None:
+        if code is None:
+            raise Forbidden("response_code.required", "This same-device transaction needs its response_code")
+        try:
+            raw_id = b64url_decode(transaction_id)
+        except VerifierError as exc:
+            raise Forbidden("response_code.invalid", "The response_code does not match") from exc
+        # Any key we hold may have made it: the code may outlive a rotation of the sealing key.
+        if not any(
+            hmac.compare_digest(code, self._response_code(raw_id, key.key)) for key in self.keyring.sealing
+        ):
+            raise Forbidden("response_code.invalid", "The response_code does not match")
+        now = self.clock()
+        until = now + 2 * self.config.transaction_ttl
+        if not await self.replay_guard.consume(transaction_id + ":response_code", expires_at=until, now=now):
+            raise Forbidden("response_code.used", "The response_code was already used")
 
     def _count(self, result: str, reason: str, started: float) -> None:
         if self.metrics is not None:
@@ -347,7 +521,9 @@ class Verifier:
     ) -> Verdict:
         if now >= state.expires_at:
             raise TransactionError("transaction.expired", "The transaction has expired")
-        parsed = parse_response(body, limits=self.config.response_limits)
+        parsed = parse_response(
+            body, limits=self.config.response_limits, decrypt=self._decrypter(handle, state)
+        )
         if parsed.state != state.state:
             raise TransactionError("transaction.state_mismatch", "The state does not match the transaction")
         if isinstance(parsed, WalletError):
@@ -357,8 +533,10 @@ class Verifier:
         verified = await verify_response(
             parsed,
             expected=Expectations(
-                client_id=self.client_id_for(handle),
+                client_id=self.client_id_for(state, handle),
                 nonce=state.nonce,
+                dcql=ask.dcql,
+                id_token=state.profile != PROFILE_V1 or ask.sign_in is not None,
                 definition=ask.definition,
                 trusted_issuers=ask.trusted_issuers,
                 allow_unknown_status=ask.allow_unknown_status or self.config.allow_unknown_status,
@@ -370,7 +548,7 @@ class Verifier:
             keys=self.keys,
             now=now,
         )
-        credentials = _credentials(verified)
+        credentials = _credentials(verified) if verified.dcql is None else _dcql_credentials(verified)
         log.info("presentation.verified", credentials=len(credentials), sign_in=verified.sign_in is not None)
         return verified_verdict(
             context,
@@ -380,6 +558,19 @@ class Verifier:
             sign_in=verified.sign_in,
             self_attested=verified.self_attested,
         )
+
+    def _decrypter(self, handle: str, state: TransactionState) -> Callable[[str], bytes] | None:
+        if not state.encrypted_response:
+            return None
+        key = self._response_key(handle, state)
+        enc_values = frozenset(self.config.response_enc_values)
+
+        def decrypt(compact: str) -> bytes:
+            return decrypt_response(
+                compact, key, allowed_enc=enc_values, max_length=_MAX_JWE, max_plaintext=_MAX_PLAINTEXT
+            )
+
+        return decrypt
 
     async def _notice_replay(
         self, state: TransactionState, context: VerdictContext, remember_until: float, now: float
@@ -418,8 +609,56 @@ class Verifier:
                 log.warning("transaction.record_failed", event_name="verdict")
 
 
-def _holder_entry(verified: VerifiedResponse) -> HolderEntry:
+_RESPONSE_CODE_EVENT = "response_code_issued"
+
+
+def _scheme_name(prefix: str | None) -> str | None:
+    """A client identifier prefix as the scheme name identities are kept under."""
+    return None if prefix is None else _SCHEME_NAMES.get(prefix, prefix)
+
+
+def _check_holder_binding(ask: Ask) -> None:
+    """We always require a holder's proof of possession: refuse a query that would waive it."""
+    for item in ask.dcql.credentials if ask.dcql is not None else ():
+        if not item.require_cryptographic_holder_binding:
+            raise BadBackendRequest(
+                "dcql.holder_binding_required",
+                f"credential query {item.id}: this verifier always requires cryptographic holder binding",
+            )
+
+
+def _with_response_code(template: str, code: str) -> str:
+    """The backend's redirect target with the code: in place of ``{response_code}``, else as a fragment."""
+    if "{response_code}" in template:
+        return template.replace("{response_code}", code)
+    separator = "&" if "#" in template else "#"
+    return f"{template}{separator}response_code={code}"
+
+
+def _holder_entry(verified: VerifiedResponse) -> HolderEntry | None:
+    if verified.holder is None:
+        return None
     return HolderEntry(id=verified.holder.id, method=verified.holder.method)
+
+
+def _dcql_credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
+    assert verified.dcql is not None
+    entries: list[CredentialEntry] = []
+    for key, query_id, match in dcql_credentials(verified.dcql):
+        credential = match.credential
+        entries.append(
+            CredentialEntry(
+                descriptor_id=query_id,
+                format=credential.format,
+                issuer=getattr(credential, "issuer", ""),
+                types=list(getattr(credential, "types", ())),
+                vct=getattr(credential, "vct", None),
+                trust=_trust_entry(getattr(credential, "trust", None)),
+                claims=dcql_disclosed_claims(match),
+                **_status_fields(verified.statuses.get(key)),
+            )
+        )
+    return entries
 
 
 def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:

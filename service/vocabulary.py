@@ -11,8 +11,10 @@ from typing import Final
 # --- Authorization request (OpenID4VP d20 §5, SIOPv2 §9) --- #
 RESPONSE_TYPE_VP_ID_TOKEN: Final = "vp_token id_token"
 RESPONSE_TYPE_ID_TOKEN: Final = "id_token"
+RESPONSE_TYPE_VP_TOKEN: Final = "vp_token"
 SCOPE_OPENID: Final = "openid"
 RESPONSE_MODE_DIRECT_POST: Final = "direct_post"
+RESPONSE_MODE_DIRECT_POST_JWT: Final = "direct_post.jwt"  # OpenID4VP 1.0 §8.3: the response is a JWE
 ID_TOKEN_TYPE_SUBJECT_SIGNED: Final = "subject_signed_id_token"
 SELF_ISSUED_AUDIENCE: Final = "https://self-issued.me/v2"  # SIOPv2 §9.1 static discovery
 REQUEST_OBJECT_TYP: Final = "oauth-authz-req+jwt"  # OpenID4VP 1.0 §5, RFC 9101 §10.8
@@ -23,9 +25,17 @@ AUTHORIZATION_SCHEME: Final = "openid4vp://"
 CLIENT_ID_SCHEME_DID: Final = "did"
 CLIENT_ID_SCHEME_REDIRECT_URI: Final = "redirect_uri"
 CLIENT_ID_SCHEME_X509_SAN_DNS: Final = "x509_san_dns"
+CLIENT_ID_SCHEME_X509_HASH: Final = "x509_hash"  # OpenID4VP 1.0 only
 CLIENT_ID_SCHEMES: Final = frozenset(
     {CLIENT_ID_SCHEME_DID, CLIENT_ID_SCHEME_REDIRECT_URI, CLIENT_ID_SCHEME_X509_SAN_DNS}
 )
+# OpenID4VP 1.0 §5.9: the prefix of each scheme inside `client_id` (a DID goes under its 1.0 name).
+CLIENT_ID_PREFIXES: Final = {
+    CLIENT_ID_SCHEME_DID: "decentralized_identifier",
+    CLIENT_ID_SCHEME_REDIRECT_URI: "redirect_uri",
+    CLIENT_ID_SCHEME_X509_SAN_DNS: "x509_san_dns",
+    CLIENT_ID_SCHEME_X509_HASH: "x509_hash",
+}
 
 # --- Subject syntax types (SIOPv2 §8) --- #
 JWK_THUMBPRINT_SUBJECT_TYPE: Final = "urn:ietf:params:oauth:jwk-thumbprint"

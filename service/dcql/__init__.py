@@ -8,6 +8,9 @@
    through the format handlers' ``Lookup`` and matched against its Credential Query (format, ``meta``,
    claims and claim sets, no over-disclosure); then required queries and credential sets (§6.4).
 4. ``result.disclosed_claims`` gives the data-minimised claims of one satisfied query for the verdict.
+
+``translate.definition_to_dcql`` turns a Presentation Exchange definition into the equivalent query, or
+refuses (``dcql.untranslatable``) what DCQL cannot say exactly.
 """
 
 from service.dcql.evaluation import MAX_PRESENTATIONS, evaluate_dcql
@@ -29,6 +32,7 @@ from service.dcql.result import (
     QueryResult,
     disclosed_claims,
 )
+from service.dcql.translate import definition_to_dcql
 from service.presentation_exchange.evaluation import Decoded, Lookup
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "QueryResult",
     "TrustedAuthority",
     "check_supported",
+    "definition_to_dcql",
     "disclosed_claims",
     "evaluate_dcql",
     "parse_dcql_query",

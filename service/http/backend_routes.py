@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
 from service.errors import DependencyUnavailable, NotFound, StoreRequired
 from service.http.deps import VerifierDep
@@ -74,6 +75,12 @@ class PresentationController(Controller):
                 correlation_id=data.correlation_id,
                 sign_in=data.sign_in,
                 id_token_hint=data.id_token_hint,
+                protocol=data.protocol,
+                dcql_query=data.dcql_query,
+                response_mode=data.response_mode,
+                client_id_prefix=data.client_id_prefix,
+                request_uri_method=data.request_uri_method,
+                redirect_uri=data.redirect_uri,
             )
         )
         return CreatedPresentation(
@@ -89,12 +96,20 @@ class PresentationController(Controller):
         "/{transaction_id:str}",
         operation_id="GetPresentationStatus",
         summary="Poll a transaction (needs a store)",
-        responses=backend_errors(401, 404, 501),
+        responses=backend_errors(401, 403, 404, 501),
         security=[{"ApiKey": []}],
     )
-    async def status(self, transaction_id: FromPath[str], verifier: VerifierDep) -> TransactionStatusBody:
-        """`pending`, `verified`/`rejected` (with the signed verdict) or `expired`, and the events so far."""
-        status = await verifier.transaction_status(transaction_id)
+    async def status(
+        self,
+        transaction_id: FromPath[str],
+        verifier: VerifierDep,
+        response_code: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> TransactionStatusBody:
+        """`pending`, `verified`/`rejected` (with the signed verdict) or `expired`, and the events so far.
+
+        A same-device transaction (created with `redirect_uri`) answers only with its one-time
+        `response_code`, which the wallet brought to your front end."""
+        status = await verifier.transaction_status(transaction_id, response_code=response_code)
         if status is None:
             raise NotFound("transaction.unknown", "No such transaction (or its record has expired)")
         return TransactionStatusBody(

@@ -15,6 +15,20 @@ __all__ = ["metrics_middleware"]
 
 def metrics_middleware(metrics: Metrics) -> Any:
     """A Litestar middleware factory recording into ``metrics``."""
+    # Labels are bounded (route names x statuses), so their children are looked up once and kept:
+    # prometheus_client's labels() takes a lock and builds a key on every call.
+    counters: dict[tuple[str, int], Any] = {}
+    timers: dict[str, Any] = {}
+
+    def record(route: str, status: int, seconds: float) -> None:
+        counter = counters.get((route, status))
+        if counter is None:
+            counter = counters[route, status] = metrics.requests.labels(route=route, status=str(status))
+        timer = timers.get(route)
+        if timer is None:
+            timer = timers[route] = metrics.request_seconds.labels(route=route)
+        counter.inc()
+        timer.observe(seconds)
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -34,8 +48,7 @@ def metrics_middleware(metrics: Metrics) -> Any:
             try:
                 await app(scope, receive, recording_send)
             finally:
-                metrics.requests.labels(route=route, status=str(status)).inc()
-                metrics.request_seconds.labels(route=route).observe(time.perf_counter() - started)
+                record(route, status, time.perf_counter() - started)
 
         return middleware
 

@@ -43,6 +43,26 @@ class CreatePresentationBody(msgspec.Struct, forbid_unknown_fields=True, kw_only
     """Where the verdict goes; must match the configured allow-list. Default: the configured webhook."""
     correlation_id: CorrelationId | None = None
     """Your own reference, echoed in the verdict."""
+    protocol: Literal["draft", "1.0"] | None = None
+    """`draft`: OpenID4VP draft 20 with Presentation Exchange and SIOPv2 (wallets of the draft era).
+    `1.0`: OpenID4VP 1.0 with DCQL (a presentation definition is translated, or a named definition's own
+    `dcql_query` is used). Default: the configured `default_protocol`."""
+    dcql_query: dict[str, Any] | None = None
+    """An inline DCQL query (OpenID4VP 1.0 §6); needs `protocol: "1.0"`."""
+    response_mode: Literal["direct_post", "direct_post.jwt"] | None = None
+    """1.0 only: `direct_post.jwt` makes the wallet encrypt its response to a per-transaction key.
+    Default: the configured `default_response_mode`."""
+    client_id_prefix: (
+        Literal["did", "decentralized_identifier", "redirect_uri", "x509_san_dns", "x509_hash"] | None
+    ) = None
+    """How we identify ourselves to the wallet in this transaction (`x509_*` need a configured certificate
+    chain; `x509_hash` is 1.0 only). Default: the configured `client_id_scheme`."""
+    request_uri_method: Literal["get", "post"] | None = None
+    """1.0 only: `post` lets the wallet post its metadata and a nonce before we sign the request."""
+    redirect_uri: HttpUrl | None = None
+    """Same-device flow: after posting, the wallet sends the user here with a one-time `response_code`
+    (in place of `{response_code}`, else as a `#response_code=` fragment); reading the verdict by polling
+    then needs that code. Needs a store."""
 
 
 class CreatedPresentation(msgspec.Struct, kw_only=True, omit_defaults=True):

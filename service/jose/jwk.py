@@ -9,6 +9,7 @@ that is only meant for encryption.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -108,6 +109,25 @@ class KeyAgreementJwk:
 def parse_public_jwk(jwk: Mapping[str, object]) -> PublicJwk:
     """Validate a public signing JWK: OKP Ed25519, EC P-256/P-384/P-521/secp256k1, or RSA (RFC 7518 §6)."""
     _reject_private_members(jwk)
+    # Issuer keys come back on every request (JWKS, metadata, x5c): decode each distinct key once.
+    # Only the members the key is made of form the cache key, and only when they are all strings.
+    members = tuple(jwk.get(name) for name in _KEY_MEMBERS)
+    if all(value is None or isinstance(value, str) for value in members):
+        return _parse_cached(members)
+    return _parse_uncached(jwk)
+
+
+_KEY_MEMBERS: Final = ("kty", "crv", "x", "y", "n", "e")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(members: tuple[str | None, ...]) -> PublicJwk:
+    return _parse_uncached(
+        {name: value for name, value in zip(_KEY_MEMBERS, members, strict=True) if value is not None}
+    )
+
+
+def _parse_uncached(jwk: Mapping[str, object]) -> PublicJwk:
     kty = _text_member(jwk, "kty")
     if kty == "OKP":
         return _parse_okp(jwk)
@@ -135,7 +155,7 @@ def public_jwk_from_key(key: PublicKey) -> PublicJwk:
     """The validated public JWK of a ``cryptography`` public key."""
     if isinstance(key, Ed25519PublicKey):
         raw = key.public_bytes_raw()
-        return _ed25519_jwk(raw, b64url_encode(raw))
+        return _ed25519_jwk(raw, b64url_encode(raw), key)
     if isinstance(key, ec.EllipticCurvePublicKey):
         return _ec_jwk_from_key(key)
     if isinstance(key, RSAPublicKey):
@@ -201,10 +221,10 @@ def _parse_okp(jwk: Mapping[str, object]) -> PublicJwk:
     return _ed25519_jwk(_decode_member(x, expected_length=_ED25519_KEY_BYTES), x)
 
 
-def _ed25519_jwk(raw: bytes, x: str) -> PublicJwk:
+def _ed25519_jwk(raw: bytes, x: str, key: Ed25519PublicKey | None = None) -> PublicJwk:
     _check_ed25519_point(raw)
     members = _frozen({"crv": "Ed25519", "kty": "OKP", "x": x})
-    return PublicJwk("OKP", "Ed25519", members, Ed25519PublicKey.from_public_bytes(raw))
+    return PublicJwk("OKP", "Ed25519", members, key or Ed25519PublicKey.from_public_bytes(raw))
 
 
 def _check_ed25519_point(raw: bytes) -> None:

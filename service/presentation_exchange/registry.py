@@ -1,10 +1,14 @@
 """The ``definitions/`` directory: named presentation definitions loaded and compiled at start-up.
 
-Each ``<id>.json`` holds ``{"presentation_definition": {...}, "sign_in": {...}, "description": "...",
-"trusted_issuers": [...]}``: at least one of ``presentation_definition`` (what to present) and ``sign_in``
-(authenticate the holder, SIOPv2), the rest optional, nothing else allowed. The file stem is the entry's id
-and must equal the presentation definition's ``id``. Any problem raises :class:`ConfigurationError` naming
-the file, so a bad deployment fails to boot.
+Each ``<id>.json`` holds ``{"presentation_definition": {...}, "sign_in": {...}, "dcql_query": {...},
+"description": "...", "trusted_issuers": [...]}``: at least one of ``presentation_definition`` (what to
+present) and ``sign_in`` (authenticate the holder, SIOPv2), the rest optional, nothing else allowed. The file
+stem is the entry's id and must equal the presentation definition's ``id``. Any problem raises
+:class:`ConfigurationError` naming the file, so a bad deployment fails to boot.
+
+``dcql_query`` is the OpenID4VP 1.0 form of the presentation definition, for definitions that
+:func:`service.dcql.definition_to_dcql` cannot translate (a birth-date filter, an SD-JWT VC without a
+``vct``); it needs the presentation definition beside it and must be a query this verifier can check.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any, Final
 
 import msgspec
 
-from service.errors import ConfigurationError
+from service.dcql.model import DcqlQuery
+from service.dcql.query import check_supported, parse_dcql_query
+from service.errors import BadBackendRequest, ConfigurationError
 from service.presentation_exchange.definition import parse_definition
 from service.presentation_exchange.model import PresentationDefinition
 from service.sign_in import SignInPolicy, parse_sign_in
@@ -36,6 +42,7 @@ MAX_DEFINITION_FILE_BYTES: Final = 256 * 1024
 class _DefinitionFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     presentation_definition: dict[str, Any] | None = None
     sign_in: dict[str, Any] | None = None
+    dcql_query: dict[str, Any] | None = None
     description: str | None = None
     trusted_issuers: list[str] | None = None
     allow_unknown_status: bool = False
@@ -48,6 +55,7 @@ class DefinitionEntry(msgspec.Struct, frozen=True, kw_only=True):
     definition: PresentationDefinition | None
     digest: str  # sha-256 (hex) of the canonical JSON of what the file asks for
     sign_in: SignInPolicy | None = None
+    dcql: DcqlQuery | None = None  # the 1.0 form from the file; None: translate the definition
     description: str | None = None
     trusted_issuers: frozenset[str] | None = None  # None: any issuer the trust policy accepts
     allow_unknown_status: bool = False  # an unreachable status list leaves the credential "unknown"
@@ -96,21 +104,12 @@ def load_definitions(directory: Path) -> DefinitionRegistry:
 
 def _load_file(path: Path) -> DefinitionEntry:
     name = path.name
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_DEFINITION_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigurationError("definition.unreadable", f"{name}: the file cannot be read") from exc
-    if len(data) > MAX_DEFINITION_FILE_BYTES:
-        raise ConfigurationError(
-            "definition.too_large", f"{name}: larger than {MAX_DEFINITION_FILE_BYTES} bytes"
-        )
-    try:
-        wrapper = msgspec.json.decode(data, type=_DefinitionFile)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ConfigurationError("definition.malformed", f"{name}: {exc}") from exc
+    wrapper = _read_file(path)
     if wrapper.presentation_definition is None and wrapper.sign_in is None:
         raise ConfigurationError("definition.malformed", f"{name}: needs presentation_definition or sign_in")
+    if wrapper.dcql_query is not None and wrapper.presentation_definition is None:
+        # The 1.0 form is used in place of a translation, so without a definition it would never be asked.
+        raise ConfigurationError("definition.malformed", f"{name}: dcql_query needs presentation_definition")
     try:
         definition = (
             parse_definition(wrapper.presentation_definition, error=ConfigurationError)
@@ -130,15 +129,53 @@ def _load_file(path: Path) -> DefinitionEntry:
         id=path.stem,
         definition=definition,
         sign_in=sign_in,
-        digest=definition_digest(
-            {"presentation_definition": wrapper.presentation_definition, "sign_in": wrapper.sign_in}
-            if sign_in is not None
-            else wrapper.presentation_definition or {}
-        ),
+        dcql=_dcql(wrapper.dcql_query, name) if wrapper.dcql_query is not None else None,
+        digest=_digest(wrapper),
         description=wrapper.description,
         trusted_issuers=_trusted_issuers(wrapper.trusted_issuers, name),
         allow_unknown_status=wrapper.allow_unknown_status,
     )
+
+
+def _read_file(path: Path) -> _DefinitionFile:
+    name = path.name
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_DEFINITION_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError("definition.unreadable", f"{name}: the file cannot be read") from exc
+    if len(data) > MAX_DEFINITION_FILE_BYTES:
+        raise ConfigurationError(
+            "definition.too_large", f"{name}: larger than {MAX_DEFINITION_FILE_BYTES} bytes"
+        )
+    try:
+        return msgspec.json.decode(data, type=_DefinitionFile)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigurationError("definition.malformed", f"{name}: {exc}") from exc
+
+
+def _dcql(raw: dict[str, Any], name: str) -> DcqlQuery:
+    """Parse and check the file's ``dcql_query``; the parser's ``dcql.*`` reason is kept (§6)."""
+    try:
+        query = parse_dcql_query(raw)
+        check_supported(query)
+    except BadBackendRequest as exc:
+        where = f"dcql_query/{exc.description}".replace("dcql_query/(root)", "dcql_query")
+        raise ConfigurationError(exc.reason, f"{name}: {where}") from exc
+    return query
+
+
+def _digest(wrapper: _DefinitionFile) -> str:
+    """What the file asks for; ``dcql_query`` counts only when present, so older digests stay the same."""
+    if wrapper.sign_in is None and wrapper.dcql_query is None:
+        return definition_digest(wrapper.presentation_definition or {})
+    asked: dict[str, Any] = {
+        "presentation_definition": wrapper.presentation_definition,
+        "sign_in": wrapper.sign_in,
+    }
+    if wrapper.dcql_query is not None:
+        asked["dcql_query"] = wrapper.dcql_query
+    return definition_digest(asked)
 
 
 def _trusted_issuers(issuers: list[str] | None, name: str) -> frozenset[str] | None:

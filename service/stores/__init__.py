@@ -18,6 +18,7 @@ from typing import Final, Protocol, TypedDict, Unpack, cast
 from service.errors import ConfigurationError
 from service.replay import MemoryReplayGuard, ReplayGuard
 from service.stores.recorder import (
+    MemoryRecorder,
     NullRecorder,
     RedisRecorder,
     TransactionEvent,
@@ -32,6 +33,7 @@ __all__ = [
     "STORE_UNAVAILABLE",
     "DeadLetter",
     "DeadLetters",
+    "MemoryRecorder",
     "MemoryTuning",
     "NullRecorder",
     "OutboxTuning",

@@ -4,7 +4,9 @@ The verifier itself needs none of this (the sealed transaction and the webhook c
 recorder is optional. ``NullRecorder`` records nothing: it serves the in-memory deployment, where a status
 kept by one replica would be wrong on the others, and the zero-retention mode, where the operator keeps
 only what delivery needs. ``RedisRecorder`` keeps, per transaction, a bounded event list and the first
-final verdict, and every write pushes both keys' expiry ``retention`` seconds ahead.
+final verdict, and every write pushes both keys' expiry ``retention`` seconds ahead. ``MemoryRecorder``
+does the same in process memory for the last few hundred transactions: the development playground's feed
+(one process, nothing durable, never wired in production).
 
 Keys (the transaction id is the Redis Cluster hash tag, so the two keys of a transaction share a slot)::
 
@@ -15,6 +17,9 @@ Keys (the transaction id is the Redis Cluster hash tag, so the two keys of a tra
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 import msgspec
@@ -26,6 +31,7 @@ from service.vocabulary import RESULT_REJECTED, RESULT_VERIFIED
 
 __all__ = [
     "MAX_EVENTS",
+    "MemoryRecorder",
     "NullRecorder",
     "RedisRecorder",
     "TransactionEvent",
@@ -110,6 +116,91 @@ class NullRecorder:
     async def status(self, transaction_id: str) -> TransactionStatus | None:
         """Always None."""
         return None
+
+
+@dataclass
+class _MemoryEntry:
+    events: list[TransactionEvent] = field(default_factory=list)
+    verdict: _StoredVerdict | None = None
+    expires_at: float = 0.0
+
+
+class MemoryRecorder:
+    """``TransactionRecorder`` in process memory, bounded in count and time (development only).
+
+    Keeps the ``max_transactions`` most recently written transactions; each is forgotten ``retention``
+    seconds after its last write, like ``RedisRecorder``'s keys. Only one process sees it, so it suits a
+    single development replica (the playground) and nothing else.
+    """
+
+    def __init__(self, *, clock: Callable[[], float], retention: float, max_transactions: int = 200) -> None:
+        if retention <= 0 or max_transactions < 1:
+            raise ConfigurationError(
+                "config.store", "A memory recorder needs a positive retention and capacity"
+            )
+        self._clock = clock
+        self._retention = retention
+        self._max = max_transactions
+        # Ordered by last write: the least recently written (and so the first to expire) come first.
+        self._entries: OrderedDict[str, _MemoryEntry] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        """Always True."""
+        return True
+
+    async def record_event(
+        self, transaction_id: str, event: str, *, at: float, detail: str | None = None
+    ) -> None:
+        """Append the event (the first MAX_EVENTS are kept, as on Redis) and extend the retention."""
+        entry = self._touch(transaction_id)
+        if len(entry.events) < MAX_EVENTS:
+            entry.events.append(TransactionEvent(event=event, at=at, detail=detail))
+
+    async def store_verdict(self, transaction_id: str, *, result: str, verdict_jwt: str, at: float) -> None:
+        """Keep the first final verdict and extend the retention."""
+        if result not in {RESULT_VERIFIED, RESULT_REJECTED}:
+            raise ValueError(f"unknown verdict result {result!r}")
+        entry = self._touch(transaction_id)
+        if entry.verdict is None:
+            entry.verdict = _StoredVerdict(result=result, verdict_jwt=verdict_jwt, at=at)
+
+    async def status(self, transaction_id: str) -> TransactionStatus | None:
+        """The recorded status; None when unknown, evicted or past its retention."""
+        self._expire()
+        entry = self._entries.get(transaction_id)
+        if entry is None:
+            return None
+        decided = entry.verdict
+        return TransactionStatus(
+            transaction_id=transaction_id,
+            state=_state(decided),
+            verdict_jwt=None if decided is None else decided.verdict_jwt,
+            decided_at=None if decided is None else decided.at,
+            events=tuple(entry.events),
+        )
+
+    @property
+    def size(self) -> int:
+        """Transactions currently remembered (not ``__len__``: an empty recorder must stay truthy)."""
+        return len(self._entries)
+
+    def _touch(self, transaction_id: str) -> _MemoryEntry:
+        self._expire()
+        entry = self._entries.pop(transaction_id, None) or _MemoryEntry()
+        entry.expires_at = self._clock() + self._retention
+        self._entries[transaction_id] = entry
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return entry
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if oldest.expires_at > now:
+                break
+            self._entries.popitem(last=False)
 
 
 class RedisRecorder:

@@ -10,11 +10,14 @@ import msgspec
 
 from service.jose.encoding import b64url_encode
 
-__all__ = ["PROFILE_DRAFT20", "STATE_VERSION", "TransactionState"]
+__all__ = ["PROFILES", "PROFILE_DRAFT20", "PROFILE_V1", "STATE_VERSION", "TransactionState"]
 
 STATE_VERSION = 1
 PROFILE_DRAFT20 = "d20"
-"""OpenID4VP draft 20 + SIOPv2 draft 13 + Presentation Exchange v2 (the only profile so far)."""
+"""OpenID4VP draft 20 + SIOPv2 draft 13 + Presentation Exchange v2 (the backend's ``protocol: draft``)."""
+PROFILE_V1 = "v1"
+"""OpenID4VP 1.0: DCQL, client identifier prefixes, ``vp_token`` keyed by query id (``protocol: 1.0``)."""
+PROFILES = frozenset({PROFILE_DRAFT20, PROFILE_V1})
 
 
 class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
@@ -44,6 +47,13 @@ class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=Tru
     webhook_url: str | None = None
     """Per-request webhook target (checked against the allow-list); None means the configured default."""
     correlation_id: str | None = None
+    # Fields added with OpenID4VP 1.0 come last, with defaults: handles sealed before them still open.
+    inline_dcql: bytes | None = None
+    """JSON of an inline DCQL query (1.0; validated when the transaction was created)."""
+    encrypted_response: bool = False
+    """1.0 ``direct_post.jwt``: the response must be a JWE to this transaction's derived key."""
+    redirect_uri: str | None = None
+    """Same-device flow: where the wallet sends the user after posting; a ``response_code`` is added."""
 
     @property
     def id(self) -> str:

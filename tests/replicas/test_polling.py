@@ -97,9 +97,10 @@ def test_unanswered_transaction_reads_expired(
 
 
 def test_memory_store_answers_501(deployment: Deployment) -> None:
-    """Without a store, polling and the operator endpoints say they need one (problem+json 501)."""
+    """Without a store, polling and the operator endpoints say they need one (problem+json 501). The
+    development playground's in-memory feed is turned off: it is what answers polling in development."""
     deployment.store_url = "memory"
-    [a] = deployment.start(1)
+    [a] = deployment.start(1, playground="false")
     created = a.create()
     for answer in (
         a.status(created["transaction_id"]),

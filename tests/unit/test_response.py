@@ -181,3 +181,95 @@ class TestRefusals:
         with pytest.raises(InvalidRequest) as caught:
             _parse(body)
         assert caught.value.error == "invalid_request"
+
+
+# --- OpenID4VP 1.0: vp_token objects and direct_post.jwt --- #
+
+
+def _opened(payload: object) -> bytes:
+    return json.dumps(payload).encode("utf-8")
+
+
+def _decrypt_to(payload: object) -> tuple[list[str], object]:
+    seen: list[str] = []
+
+    def decrypt(compact: str) -> bytes:
+        seen.append(compact)
+        return _opened(payload)
+
+    return seen, decrypt
+
+
+def test_a_1_0_vp_token_object_arrives_decoded() -> None:
+    vp_token = {"age": [TOKEN]}
+    parsed = _success(_body(("vp_token", json.dumps(vp_token)), ("state", "s")))
+    assert parsed.vp_token == vp_token
+
+
+def test_an_encrypted_response_is_opened_and_read() -> None:
+    seen, decrypt = _decrypt_to({"vp_token": {"age": [TOKEN]}, "state": "s", "id_token": OTHER_TOKEN})
+    parsed = parse_response(_body(("response", "jwe")), limits=LIMITS, decrypt=decrypt)
+    assert seen == ["jwe"]
+    assert isinstance(parsed, AuthorizationResponse)
+    assert parsed.vp_token == {"age": [TOKEN]}
+    assert (parsed.state, parsed.id_token) == ("s", OTHER_TOKEN)
+
+
+def test_an_encrypted_error_response_is_a_wallet_error() -> None:
+    _, decrypt = _decrypt_to({"error": "access_denied", "state": "s"})
+    parsed = parse_response(_body(("response", "jwe")), limits=LIMITS, decrypt=decrypt)
+    assert parsed == WalletError(state="s", error="access_denied")
+
+
+def test_a_plain_error_is_accepted_when_encryption_was_asked() -> None:
+    _, decrypt = _decrypt_to({})
+    parsed = parse_response(_body(("error", "access_denied"), ("state", "s")), limits=LIMITS, decrypt=decrypt)
+    assert parsed == WalletError(state="s", error="access_denied")
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        (("vp_token", json.dumps({"age": [TOKEN]})), ("state", "s")),
+        (("response", "jwe"), ("state", "s")),
+        (("response", "jwe"), ("vp_token", TOKEN)),
+    ],
+)
+def test_plaintext_or_extra_parameters_are_refused_when_encryption_was_asked(
+    pairs: tuple[tuple[str, str], ...],
+) -> None:
+    _, decrypt = _decrypt_to({"state": "s"})
+    with pytest.raises(MalformedResponse) as caught:
+        parse_response(_body(*pairs), limits=LIMITS, decrypt=decrypt)
+    assert caught.value.reason == "response.not_encrypted"
+
+
+def test_a_jwe_to_a_plain_transaction_is_refused() -> None:
+    assert _failure(_body(("response", "jwe")), MalformedResponse) == "response.unexpected_jwe"
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "reason"),
+    [
+        (b"\xff\xfe", "response.not_utf8"),
+        (b"[1, 2]", "response.malformed_json"),
+        (b"{not json", "response.malformed_json"),
+        (b'{"state": 5}', "response.malformed_json"),
+        (b'{"id_token": ["x"]}', "response.malformed_json"),
+    ],
+)
+def test_a_bad_decrypted_payload_is_refused(plaintext: bytes, reason: str) -> None:
+    with pytest.raises(MalformedResponse) as caught:
+        parse_response(_body(("response", "jwe")), limits=LIMITS, decrypt=lambda _: plaintext)
+    assert caught.value.reason == reason
+
+
+def test_a_decrypted_payload_is_held_to_the_limits() -> None:
+    deep = json.dumps({"vp_token": [[[[[[1]]]]]]}).encode()
+    with pytest.raises(LimitExceeded):
+        parse_response(
+            _body(("response", "jwe")), limits=ResponseLimits(max_json_depth=4), decrypt=lambda _: deep
+        )
+    wide = json.dumps({f"k{i}": i for i in range(20)}).encode()
+    with pytest.raises(LimitExceeded):
+        parse_response(_body(("response", "jwe")), limits=LIMITS, decrypt=lambda _: wide)

@@ -19,12 +19,14 @@ from tests.e2e.actors.receiver import (
     verify_verdict,
 )
 from tests.e2e.actors.sd_jwt import IssuedSdJwt, SdJwtIssuer, make_disclosure, present
+from tests.e2e.actors.wallet_v1 import AuthorizationRequestV1, WalletV1
 from tests.e2e.actors.x509_ca import TestCa, x5c
 
 __all__ = [
     "DELETE",
     "Attempt",
     "AuthorizationRequest",
+    "AuthorizationRequestV1",
     "Holder",
     "IssuedSdJwt",
     "Issuer",
@@ -34,6 +36,7 @@ __all__ = [
     "VerificationError",
     "Wallet",
     "WalletRefused",
+    "WalletV1",
     "WebhookReceiver",
     "b64url",
     "build_submission",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -199,6 +201,52 @@ class TestEcdsaSignatureEncoding:
         size = (private_key.curve.key_size + 7) // 8
         raw_token = signing_input + "." + b64url_encode(r.to_bytes(size, "big") + s.to_bytes(size, "big"))
         verify_jws(decode_jws(raw_token, kind=KIND), _public(private_key), allowed_algs=ALL_ALGS, kind=KIND)
+
+
+class TestEd25519Strictness:
+    """Ed25519 is checked with libsodium: RFC 8032 §5.1.7 plus its refusals of small-order points."""
+
+    _L = 2**252 + 27742317777372353535851937790883648493  # the group order (RFC 8032 §5.1)
+
+    @staticmethod
+    def _signed() -> tuple[Ed25519PrivateKey, str, bytes]:
+        private_key = Ed25519PrivateKey.generate()
+        jws = decode_jws(sign_jws({}, PAYLOAD, private_key), kind=KIND)
+        return private_key, jws.signing_input.decode(), jws.signature
+
+    def test_s_plus_l_malleation_rejected(self) -> None:
+        """S + L is the same S modulo L: refused (S must be below L), as OpenSSL refuses it too."""
+        private_key, signing_input, signature = self._signed()
+        s = int.from_bytes(signature[32:], "little") + self._L
+        malleated = signature[:32] + s.to_bytes(32, "little")
+        token = f"{signing_input}.{b64url_encode(malleated)}"
+        assert _verify_reason(token, _public(private_key)) == "t.bad_signature"
+        with pytest.raises(InvalidSignature):
+            private_key.public_key().verify(malleated, signing_input.encode())
+
+    @pytest.mark.parametrize("length", [0, 63, 65])
+    def test_wrong_length_signature_rejected(self, length: int) -> None:
+        """An EdDSA signature that is not exactly 64 bytes is bad_signature."""
+        private_key, signing_input, signature = self._signed()
+        token = f"{signing_input}.{b64url_encode((signature * 2)[:length])}"
+        assert _verify_reason(token, _public(private_key)) == "t.bad_signature"
+
+    def test_small_order_r_rejected_though_openssl_accepts_it(self) -> None:
+        """A signature with R = the identity that satisfies the equation is refused (libsodium's rule)."""
+        private_key = Ed25519PrivateKey.generate()
+        seed = private_key.private_bytes_raw()
+        scalar = bytearray(hashlib.sha512(seed).digest()[:32])
+        scalar[0] &= 248
+        scalar[31] = (scalar[31] & 127) | 64
+        a = int.from_bytes(scalar, "little")
+        public = private_key.public_key().public_bytes_raw()
+        signing_input = f"{_segment({'alg': 'EdDSA'})}.{_segment(PAYLOAD)}".encode()
+        identity = (1).to_bytes(32, "little")
+        k = int.from_bytes(hashlib.sha512(identity + public + signing_input).digest(), "little") % self._L
+        signature = identity + (k * a % self._L).to_bytes(32, "little")
+        private_key.public_key().verify(signature, signing_input)  # OpenSSL: valid
+        token = f"{signing_input.decode()}.{b64url_encode(signature)}"
+        assert _verify_reason(token, _public(private_key)) == "t.bad_signature"
 
 
 class TestHeaderRules:
