@@ -475,3 +475,16 @@ def test_x509_hash_names_the_leaf_certificate(x509_service: tuple[RunningService
     header = json.loads(b64url_decode(raw.text.split(".")[0]))
     leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
     assert created["client_id"] == "x509_hash:" + x509_hash(leaf)
+
+
+def test_sign_in_only_on_1_0(service: RunningService, wallet: WalletV1) -> None:
+    created = _create(service, definition_id="sign-in", response_mode="direct_post")
+    request = wallet.fetch_request(created["authorization_request_uri"])
+    assert request.response_type == "id_token"
+    assert "dcql_query" not in request.payload
+    assert request.client_metadata["subject_syntax_types_supported"]
+    assert wallet.sign_in(request).status_code == 200
+    verdict = service.verdict(created["transaction_id"])
+    assert verdict["result"] == "verified", verdict
+    assert verdict["sign_in"]["subject"] == wallet.holder.id
+    assert "credentials" not in verdict
