@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from service.dcql import DcqlQuery, DcqlResult, evaluate_dcql
+from service.dcql import DcqlQuery, DcqlResult, evaluate_dcql, presentations_in
 from service.did.resolve import DidDocument, DidResolver, select_verification_method
 from service.errors import CredentialInvalid, IdTokenInvalid, PresentationInvalid, SubmissionMismatch
 from service.holders import presentation_holder, presentation_holder_did, sd_jwt_holder, sd_jwt_holder_did
@@ -229,7 +229,7 @@ async def _verify_dcql(
     self_attested: dict[str, str] | None,
 ) -> VerifiedResponse:
     """1.0 §8.6: every presentation verified, then the query's constraints, claim sets and credential sets."""
-    tokens = _dcql_tokens(response.vp_token, policy)
+    tokens = _dcql_tokens(query, response.vp_token, policy)
     credentials = _Credentials(tokens, holder=holder, expected=expected, policy=policy, trust=trust, now=now)
     await credentials.prepare(keys)
     result = evaluate_dcql(query, response.vp_token, credentials.lookup)
@@ -258,19 +258,12 @@ def dcql_credentials(result: DcqlResult) -> list[tuple[str, str, Any]]:
     return entries
 
 
-def _dcql_tokens(vp_token: Any, policy: VerificationPolicy) -> tuple[str, ...]:
-    """Every presentation string of a 1.0 ``vp_token`` object; its shape is checked by the DCQL engine."""
-    if not isinstance(vp_token, Mapping):
-        raise SubmissionMismatch(
-            "dcql.malformed_vp_token", "vp_token must be a JSON object keyed by credential query id"
-        )
-    tokens: list[str] = []
-    for value in vp_token.values():
-        items = value if isinstance(value, list) else [value]
-        tokens.extend(item for item in items if isinstance(item, str) and item not in tokens)
+def _dcql_tokens(query: DcqlQuery, vp_token: Any, policy: VerificationPolicy) -> tuple[str, ...]:
+    """Every presentation string of a 1.0 ``vp_token``, once its shape was checked against the query."""
+    tokens = tuple(dict.fromkeys(p for p in presentations_in(query, vp_token) if isinstance(p, str)))
     if len(tokens) > policy.max_presentations:
         raise PresentationInvalid("presentation.too_many", "vp_token carries too many presentations")
-    return tuple(tokens)
+    return tokens
 
 
 def _sign_in(

@@ -13,7 +13,7 @@
 refuses (``dcql.untranslatable``) what DCQL cannot say exactly.
 """
 
-from service.dcql.evaluation import MAX_PRESENTATIONS, evaluate_dcql
+from service.dcql.evaluation import MAX_PRESENTATIONS, evaluate_dcql, presentations_in
 from service.dcql.model import (
     ClaimsQuery,
     CredentialMeta,
@@ -56,5 +56,6 @@ __all__ = [
     "disclosed_claims",
     "evaluate_dcql",
     "parse_dcql_query",
+    "presentations_in",
     "select",
 ]

@@ -31,7 +31,7 @@ from service.dcql.result import CredentialMatch, DcqlResult, Discarded, QueryRes
 from service.errors import LimitExceeded, SubmissionMismatch
 from service.presentation_exchange.evaluation import Decoded, Lookup
 
-__all__ = ["MAX_PRESENTATIONS", "evaluate_dcql"]
+__all__ = ["MAX_PRESENTATIONS", "evaluate_dcql", "presentations_in"]
 
 MAX_PRESENTATIONS: Final = 64  # per credential query with `multiple: true`
 
@@ -62,6 +62,11 @@ def evaluate_dcql(query: DcqlQuery, vp_token: object, lookup: Lookup) -> DcqlRes
 
 
 # --- 1. Shape --- #
+
+
+def presentations_in(query: DcqlQuery, vp_token: object) -> tuple[Any, ...]:
+    """Every presentation of a well-shaped ``vp_token`` (step 1 alone): what a caller must verify first."""
+    return tuple(presentation for _, batch in _answers(query, vp_token) for presentation in batch)
 
 
 def _answers(query: DcqlQuery, vp_token: object) -> list[tuple[CredentialQuery, tuple[Any, ...]]]:
