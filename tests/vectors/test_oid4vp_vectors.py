@@ -1,4 +1,4 @@
-"""OpenID4VP 1.0 vectors (../shared/vectors/oid4vp): the §8.3 encrypted response example."""
+"""OpenID4VP 1.0 vectors (../shared/vectors/oid4vp): the §8.3 encrypted response, App. B client metadata."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.errors import MalformedResponse
 from service.jose.encoding import b64url_decode
 from service.jose.jwe import ResponseKey, decrypt_response
+from service.request_object import build_client_metadata_v1
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "oid4vp"
 LIMITS = {"max_length": 64 * 1024, "max_plaintext": 64 * 1024}
@@ -59,3 +60,17 @@ def test_encrypted_response_8_3_other_kid_is_refused() -> None:
     with pytest.raises(MalformedResponse) as caught:
         decrypt_response(case["response"], ResponseKey("other", key.private_key), **LIMITS)
     assert caught.value.reason == "response.jwe_unknown_key"
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("client-metadata-w3c_jwt.json", "jwt_vc_json"), ("client-metadata-sd_jwt_vc.json", "dc+sd-jwt")],
+)
+def test_our_1_0_client_metadata_has_the_shape_of_the_spec_examples(name: str, fmt: str) -> None:
+    """App. B: per format, the same member names as the 1.0 examples (and the draft-era names nowhere)."""
+    example = _load(name)["client_metadata"]["vp_formats_supported"][fmt]
+    ours = build_client_metadata_v1(
+        holder_algs=["ES256", "EdDSA"], issuer_algs=["ES256", "ES384"], subject_syntax_types=[]
+    )["vp_formats_supported"][fmt]
+    assert set(ours) == set(example)
+    assert all(isinstance(values, list) and values for values in ours.values())
