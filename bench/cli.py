@@ -13,10 +13,8 @@ from bench.procs import REPO_ROOT, BenchError
 from bench.report import command_line, machine, markdown, service_revision, write
 from bench.runner import QUIET_CORES, Bench, Options, ScenarioResult, SoakResult
 from bench.workload import SCENARIOS
-from service.settings import load_settings
 
 DEFAULT_SOAK = 5000
-DEFAULT_SETTINGS = load_settings({})
 
 
 def _log(message: str) -> None:
@@ -57,19 +55,6 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
         default=0,
         help="run a scenario again (up to this many times) when other load disturbed it; keep the quietest",
     )
-    parser.add_argument(
-        "--server",
-        choices=("granian", "uvicorn"),
-        default=DEFAULT_SETTINGS.server,
-        help="VERIFIER_SERVER for the service (default: the service's own default)",
-    )
-    parser.add_argument(
-        "--max-in-flight",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"VERIFIER_MAX_IN_FLIGHT, granian only (service default: {DEFAULT_SETTINGS.max_in_flight})",
-    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the open-loop arrival times")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
@@ -96,8 +81,6 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
         smoke=args.smoke,
         quiet_wait=args.quiet_wait,
         retries=args.retries,
-        server=args.server,
-        max_in_flight=args.max_in_flight,
     )
     return options, args.out
 
@@ -149,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
             "seed": options.seed,
             "quiet_wait": options.quiet_wait,
             "retries": options.retries,
-            "server": options.server,
-            "max_in_flight": options.max_in_flight or DEFAULT_SETTINGS.max_in_flight,
         },
         "scenarios": [asdict(s) for s in scenarios],
         "soak": asdict(soak) if soak is not None else None,

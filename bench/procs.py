@@ -2,7 +2,7 @@
 
 CPU time and memory are read from the service's own counters in ``/proc/<pid>``: ``utime + stime`` from
 ``stat`` (all threads, in clock ticks) and ``VmRSS`` / ``VmHWM`` from ``status``, summed over the process
-and its descendants (granian serves from a worker process it forks; uvicorn from the process itself).
+and its descendants (one process today; a server that forks workers would be counted whole).
 """
 
 from __future__ import annotations
@@ -114,8 +114,6 @@ class ServiceProcess:
         webhook_url: str,
         transaction_ttl: int,
         core: int | None,
-        server: str | None = None,
-        max_in_flight: int | None = None,
     ) -> ServiceProcess:
         """Write the trust file and definitions, start the service, wait until it is ready."""
         trust_file = workdir / "trust.json"
@@ -140,10 +138,6 @@ class ServiceProcess:
             "VERIFIER_TRANSACTION_TTL": str(transaction_ttl),
             "VERIFIER_LOG_LEVEL": "warning",
         }
-        if server is not None:
-            env["VERIFIER_SERVER"] = server
-        if max_in_flight is not None:
-            env["VERIFIER_MAX_IN_FLIGHT"] = str(max_in_flight)
         command = [sys.executable, "-m", "service"]
         if core is not None:
             command = ["taskset", "-c", str(core), *command]

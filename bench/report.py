@@ -13,7 +13,17 @@ from typing import Any
 
 from bench.runner import QUIET_CORES, ScenarioResult, SoakResult
 
-PACKAGES = ("litestar", "granian", "uvicorn", "httpx", "cryptography", "pynacl", "msgspec", "joserfc")
+PACKAGES = (
+    "litestar",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "httpx",
+    "cryptography",
+    "pynacl",
+    "msgspec",
+    "joserfc",
+)
 
 
 def _cpuinfo(key: str) -> str | None:
@@ -89,17 +99,14 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
         else "no CPU pinning (fewer than two usable cores or no `taskset`)"
     )
     vm = " (virtual machine)" if m["virtualized"] else ""
-    opts = data["options"]
-    server = opts.get("server", "uvicorn")
-    if server == "granian":
-        server = f"granian, in-flight cap {opts.get('max_in_flight')}"
     smoke = " — smoke mode: checks that the flow works, not how fast" if data["smoke"] else ""
     lines = [
         f"# Verifier benchmark — {data['started']}",
         "",
         f"- **Machine:** {m['cpu_model']}, {m['cores']} cores{vm}, {m['memory_gib']} GiB; {m['python']}; "
         f"Linux {m['kernel']}",
-        f"- **Service:** `python -m service` as shipped (one worker: {server}), code at {data['revision']}; "
+        "- **Service:** `python -m service` as shipped (one uvicorn worker, uvloop + httptools), code at "
+        f"{data['revision']}; "
         f"{pinning}",
         "- **Packages:** " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
         f"- **Command:** `{data['command']}` ({data['duration_s']:.0f} s){smoke}",

@@ -43,8 +43,6 @@ class Options:
     smoke: bool
     quiet_wait: float
     retries: int
-    server: str
-    max_in_flight: int | None = None
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -164,8 +162,6 @@ class Bench:
                 webhook_url=self.sink.url,
                 transaction_ttl=options.ttl,
                 core=self.service_core,
-                server=options.server,
-                max_in_flight=options.max_in_flight,
             )
         except BaseException:
             self.sink.stop()

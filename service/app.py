@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -18,6 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from service import tracing
 from service.clock import Clock, SystemClock
 from service.did import LocalDidResolver, did_key_from_jwk, resolve_did_key
 from service.did.composite import CompositeDidResolver
@@ -60,6 +63,9 @@ from service.trust import load_trust_file
 from service.verification import KeySources, VerificationPolicy
 from service.verifier import Verifier, VerifierConfig, WebhookTargets
 from service.webhook import HttpWebhookSender, Outbox
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["create_app", "load_or_create_keyring"]
 
@@ -210,9 +216,16 @@ def create_app(
     resolver: DidResolver | None = None,
     replay_guard: ReplayGuard | None = None,
     outbox: Outbox | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Litestar:
-    """Build the app; every port may be injected (tests), otherwise the embedded defaults are used."""
+    """Build the app; every port may be injected (tests), otherwise the embedded defaults are used.
+
+    Traces go to ``tracer_provider`` when given (flushed, not shut down, at exit), else wherever the
+    standard ``OTEL_*`` environment says (``service.tracing``); by default nowhere.
+    """
     clock = clock or SystemClock()
+    # Read now so a bad tracing environment fails the start; the provider is built in the serving process.
+    traces = None if tracer_provider is not None else tracing.TracingConfig.from_environment(os.environ)
     keyring = keyring or load_or_create_keyring(settings)
     policy = _policy(settings)
     outbound = _outbound_policy(settings)
@@ -282,6 +295,12 @@ def create_app(
     )
 
     @asynccontextmanager
+    async def traced(_: Litestar) -> AsyncIterator[None]:
+        provider = tracer_provider or (traces.build_provider() if traces is not None else None)
+        async with tracing.installed(provider, owned=tracer_provider is None):
+            yield
+
+    @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await verifier.outbox.start()
         try:
@@ -307,7 +326,7 @@ def create_app(
         route_handlers=[backend, PublicController, WalletController, *pages],
         dependencies={"verifier": Provide(lambda: verifier, sync_to_thread=False)},
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        lifespan=[lifespan],
+        lifespan=[traced, lifespan],  # tracing starts first and stops last: the outbox's last sends count
         middleware=[metrics_middleware(metrics)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -35,14 +35,6 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     """TCP port the HTTP server binds to."""
 
-    server: Literal["granian", "uvicorn"] = "granian"
-    """HTTP server `python -m service` runs under, with one worker process. Granian (default) kept tail
-    latency flat under CPU-bound load in the benchmark (bench/README.md); uvicorn is the fallback."""
-
-    max_in_flight: PositiveInt = 32
-    """Most requests one worker handles at once (granian's backpressure); the rest wait, unread, in the
-    connection queue instead of all slowing each other down. Ignored under uvicorn."""
-
     public_url: str = "http://127.0.0.1:8080"
     """Base URL wallets reach this service at; request and response URIs are built from it."""
 

@@ -48,6 +48,7 @@ from service.status import (
     parse_credential_status,
     parse_status_reference,
 )
+from service.tracing import set_attribute, span
 from service.trust import TrustDecision, TrustedIssuer, TrustList
 from service.vocabulary import FORMAT_DC_SD_JWT, FORMAT_JWT_VC_JSON, FORMAT_JWT_VP_JSON
 from service.vp_formats.jwt_vc_json import (
@@ -176,10 +177,12 @@ async def verify_response(
     sign_in: dict[str, Any] | None = None
     self_attested: dict[str, str] | None = None
     if expected.id_token:
-        holder, id_token_claims = await _verify_holder(
-            response.id_token, expected=expected, policy=policy, resolver=keys.dids, now=now
-        )
-        sign_in, self_attested = _sign_in(holder, id_token_claims, expected)
+        with span("verifier.id_token", sign_in=expected.sign_in is not None):
+            holder, id_token_claims = await _verify_holder(
+                response.id_token, expected=expected, policy=policy, resolver=keys.dids, now=now
+            )
+            set_attribute("holder_method", holder.method)
+            sign_in, self_attested = _sign_in(holder, id_token_claims, expected)
     if expected.dcql is not None:
         return await _verify_dcql(
             response,
@@ -370,17 +373,28 @@ class _Credentials:
 
     async def prepare(self, keys: KeySources) -> None:
         """Resolve holder DIDs (no ID Token), verify every VP's holder proof, fetch trusted issuers' keys."""
-        if self._holder is None:
-            await self._resolve_holder_dids(keys.dids)
-        for token, jws in self._vp_jws.items():
-            self._add_presentation(token, jws)
-        for token, inspected in self._sd_jwts.items():
-            self._holders[token] = self._holder or sd_jwt_holder(
-                inspected.jws.payload,
-                self._holder_document(sd_jwt_holder_did(inspected.jws.payload)),
-                subject_methods=self._policy.subject_methods,
-            )
+        source = "presentation" if self._holder is None else "id_token"
+        with span("verifier.holder_binding", source=source):
+            await self._bind_presentations(keys.dids)
         await self.fetch_issuer_keys(keys)
+
+    async def _bind_presentations(self, resolver: DidResolver) -> None:
+        """The holder of every presentation: the ID Token's, or (1.0) the key each one names."""
+        if self._holder is None:
+            await self._resolve_holder_dids(resolver)
+        index = 0
+        for token, jws in self._vp_jws.items():
+            with span("verifier.presentation", format=FORMAT_JWT_VP_JSON, index=index):
+                self._add_presentation(token, jws)
+            index += 1
+        for token, inspected in self._sd_jwts.items():
+            with span("verifier.presentation", format=FORMAT_DC_SD_JWT, index=index):
+                self._holders[token] = self._holder or sd_jwt_holder(
+                    inspected.jws.payload,
+                    self._holder_document(sd_jwt_holder_did(inspected.jws.payload)),
+                    subject_methods=self._policy.subject_methods,
+                )
+            index += 1
 
     async def _resolve_holder_dids(self, resolver: DidResolver) -> None:
         dids = {presentation_holder_did(jws) for jws in self._vp_jws.values()}
@@ -479,9 +493,10 @@ class _Credentials:
         return self._verified[credential]
 
     def _verify(self, fmt: str, token: str) -> Decoded:
-        if fmt == FORMAT_DC_SD_JWT:
-            return self._verify_sd_jwt(self._sd_jwts[token], self._holders[token])
-        return self._verify_vc_jwt(self._vc_jwts[token], self._holders[token])
+        with span("verifier.credential", format=fmt):
+            if fmt == FORMAT_DC_SD_JWT:
+                return self._verify_sd_jwt(self._sd_jwts[token], self._holders[token])
+            return self._verify_vc_jwt(self._vc_jwts[token], self._holders[token])
 
     def _trusted(self, issuer: str) -> TrustedIssuer:
         entry = self._trust.lookup(issuer, narrowed_to=self._expected.trusted_issuers)
@@ -500,13 +515,18 @@ class _Credentials:
         outcomes: dict[str, StatusOutcome] = {}
         policy = StatusPolicy(allow_unknown=allow_unknown)
         for key, credential in used:
-            try:
-                outcome = await self._status_of(credential, source, policy)
-            except CredentialInvalid as exc:
-                # With several credentials the verdict must say which one's status failed.
-                exc.descriptor_id = exc.descriptor_id or key.split("/")[0]
-                raise
-            if outcome is not None:
+            with span("verifier.status", descriptor_id=key):
+                try:
+                    outcome = await self._status_of(credential, source, policy)
+                except CredentialInvalid as exc:
+                    # With several credentials the verdict must say which one's status failed.
+                    exc.descriptor_id = exc.descriptor_id or key.split("/")[0]
+                    raise
+                if outcome is None:
+                    set_attribute("status", "no_status")
+                    continue
+                set_attribute("status", outcome.state)
+                set_attribute("status_reason", outcome.reason)
                 outcomes[key] = outcome
         return outcomes
 
@@ -523,6 +543,7 @@ class _Credentials:
         )
         if token_reference is None and not bitstring:
             return None
+        set_attribute("status_list", "token_status_list" if token_reference is not None else "bitstring")
         if source is None:
             raise CredentialInvalid("status.unreachable", "Status lists cannot be fetched by this deployment")
 
@@ -562,6 +583,8 @@ class _Credentials:
         return key
 
     def _decision(self, entry: TrustedIssuer, key_source: str) -> TrustDecision:
+        set_attribute("trust_rule", entry.rule)
+        set_attribute("key_source", key_source)
         return TrustDecision(
             rule=entry.rule,
             key_source=key_source,

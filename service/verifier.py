@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import msgspec
 import structlog
 
+from service import tracing
 from service.asks import Ask, AskReference, ask_for, hinted_subject, reference_for
 from service.clock import Clock
 from service.dcql import disclosed_claims as dcql_disclosed_claims
@@ -282,6 +283,10 @@ class Verifier:
 
     async def create(self, request: PresentationRequest) -> CreatedTransaction:
         """Seal a new transaction and hand back the links for the wallet."""
+        with tracing.span("verifier.create"):
+            return await self._create(request)
+
+    async def _create(self, request: PresentationRequest) -> CreatedTransaction:
         now = int(self.clock())
         profile = self._profile(request.protocol)
         encrypted = self._check_options(request, profile)
@@ -318,6 +323,8 @@ class Verifier:
         if profile == PROFILE_V1:
             # The DCQL form of what is asked (given, shipped or translated) must exist before a wallet looks.
             _check_holder_binding(ask_for(state, self.definitions))
+        tracing.set_attribute("transaction_id", state.id)
+        tracing.set_attribute("profile", profile)
         handle = seal(state, self.keyring)
         client_id = self.client_id_for(state, handle)
         request_uri = self.request_uri(handle)
@@ -372,9 +379,16 @@ class Verifier:
     # --- 2. request object --- #
 
     def _open(self, handle: str) -> TransactionState:
-        state = unseal(handle, self.keyring)
-        if state.profile not in PROFILES:
-            raise TransactionError("transaction.unknown_profile", "The transaction uses an unknown profile")
+        with tracing.span("verifier.unseal"):
+            state = unseal(handle, self.keyring)
+            if state.profile not in PROFILES:
+                raise TransactionError(
+                    "transaction.unknown_profile", "The transaction uses an unknown profile"
+                )
+            tracing.set_attribute("transaction_id", state.id)
+        # The use case's own span: every step of this transaction is found by its id.
+        tracing.set_attribute("transaction_id", state.id)
+        tracing.set_attribute("profile", state.profile)
         return state
 
     def _response_key(self, handle: str, state: TransactionState) -> ResponseKey:
@@ -386,6 +400,10 @@ class Verifier:
 
     async def request_object(self, handle: str, *, wallet: WalletMetadata | None = None) -> str:
         """The signed request object for a live transaction (``wallet``: what a request-URI POST said)."""
+        with tracing.span("verifier.request_object", wallet_metadata=wallet is not None):
+            return await self._request_object(handle, wallet)
+
+    async def _request_object(self, handle: str, wallet: WalletMetadata | None) -> str:
         now = self.clock()
         state = self._open(handle)
         if now >= state.expires_at:
@@ -445,6 +463,10 @@ class Verifier:
         Answers the JSON body for the wallet: ``{}``, or with a same-device transaction
         ``{"redirect_uri": ...}`` carrying the one-time ``response_code`` (1.0 §8.2).
         """
+        with tracing.span("verifier.respond"):
+            return await self._respond(handle, body)
+
+    async def _respond(self, handle: str, body: bytes) -> dict[str, str]:
         now = self.clock()
         state = self._open(handle)
         structlog.contextvars.bind_contextvars(transaction_id=state.id)
@@ -469,10 +491,13 @@ class Verifier:
             verdict = await self._decide(state, handle, body, context, now)
         except VerifierError as exc:
             log.info("presentation.rejected", reason=exc.reason)
+            tracing.set_attribute("result", RESULT_REJECTED)
             self._count(RESULT_REJECTED, exc.reason, started)
             await self._deliver_or_release(rejected_verdict(context, now=now, error=exc), state, now)
             raise
         self._count(verdict.result, verdict.errors[0].code if verdict.errors else "none", started)
+        tracing.set_attribute("result", verdict.result)
+        tracing.record_reason(verdict.errors[0].code if verdict.errors else None)
         await self._deliver_or_release(verdict, state, now)
         if state.redirect_uri is None:
             return {}
@@ -583,6 +608,12 @@ class Verifier:
             await self._deliver(rejected_verdict(context, now=now, error=error, final=False), state, now)
 
     async def _deliver(self, verdict: Verdict, state: TransactionState, now: float) -> None:
+        with tracing.span(
+            "verifier.verdict", transaction_id=state.id, result=verdict.result, final=verdict.final
+        ):
+            await self._sign_and_queue(verdict, state, now)
+
+    async def _sign_and_queue(self, verdict: Verdict, state: TransactionState, now: float) -> None:
         token = sign_verdict(verdict, self.keyring)
         event = f"presentation.{verdict.result}" if verdict.final else "presentation.attempt_rejected"
         url = state.webhook_url or self.config.webhooks.default
@@ -597,6 +628,7 @@ class Verifier:
                 transaction_id=state.id,
                 created_at=now,
                 deadline=now + self.config.webhook_retry_period,
+                trace_parent=tracing.traceparent(),
             )
         )
         log.info("verdict.queued", webhook_id=verdict.jti, result=verdict.result, final=verdict.final)

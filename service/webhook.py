@@ -40,6 +40,7 @@ import httpx
 import msgspec
 import structlog
 
+from service import tracing
 from service.errors import BadBackendRequest, ConfigurationError, Forbidden, VerifierError
 from service.outbound import (
     OutboundPolicy,
@@ -59,6 +60,7 @@ __all__ = [
     "Outbox",
     "SendOutcome",
     "WebhookSender",
+    "attempt_traced",
     "backoff_delay",
     "check_event_type",
     "check_webhook_id",
@@ -237,6 +239,8 @@ class Delivery(msgspec.Struct, frozen=True):
     attempts: int = 0
     """Attempts made so far."""
     next_attempt_at: float = 0
+    trace_parent: str | None = None
+    """W3C ``traceparent`` of the span that queued it (tracing on): each attempt's span is its child."""
 
 
 def new_delivery(
@@ -370,6 +374,32 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 # --- Backoff and the in-memory outbox --- #
+
+
+async def attempt_traced(sender: WebhookSender, delivery: Delivery, *, timestamp: int) -> SendOutcome:
+    """One attempt in its own ``verifier.delivery`` span; a crashing sender costs the attempt only.
+
+    The span records the attempt number, the outcome and the reason code, never the URL or the body.
+    """
+    with tracing.span(
+        "verifier.delivery",
+        parent=delivery.trace_parent,
+        transaction_id=delivery.transaction_id,
+        event_type=delivery.event_type,
+        attempt=delivery.attempts + 1,
+    ):
+        try:
+            outcome = await sender.send(delivery, timestamp=timestamp)
+        except Exception:  # noqa: BLE001 - a sender bug must cost an attempt, not the worker or the delivery
+            _log.exception(
+                "webhook.sender_crashed", webhook_id=delivery.id, transaction_id=delivery.transaction_id
+            )
+            outcome = SendOutcome(delivered=False, reason="webhook.sender_error")
+        tracing.set_attribute("delivered", outcome.delivered)
+        tracing.set_attribute("http_status", outcome.status)
+        if not outcome.delivered:
+            tracing.record_reason(outcome.reason or "webhook.failed", failed=True)
+        return outcome
 
 
 def next_attempt(
@@ -533,13 +563,7 @@ class MemoryOutbox:
             self._slots.release()
 
     async def _send(self, delivery: Delivery, *, timestamp: int) -> SendOutcome:
-        try:
-            return await self._sender.send(delivery, timestamp=timestamp)
-        except Exception:  # noqa: BLE001 - a sender bug must cost an attempt, not the worker or the delivery
-            _log.exception(
-                "webhook.sender_crashed", webhook_id=delivery.id, transaction_id=delivery.transaction_id
-            )
-            return SendOutcome(delivered=False, reason="webhook.sender_error")
+        return await attempt_traced(self._sender, delivery, timestamp=timestamp)
 
     def _after_failure(self, delivery: Delivery, outcome: SendOutcome) -> None:
         attempts = delivery.attempts + 1

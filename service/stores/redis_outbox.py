@@ -53,6 +53,7 @@ from service.webhook import (
     Delivery,
     SendOutcome,
     WebhookSender,
+    attempt_traced,
     check_event_type,
     check_webhook_id,
     next_attempt,
@@ -424,13 +425,7 @@ class RedisOutbox:
             _log.warning("outbox.store_unavailable", webhook_id=delivery_id, error=type(exc).__name__)
 
     async def _send(self, delivery: Delivery, *, timestamp: int) -> SendOutcome:
-        try:
-            return await self._sender.send(delivery, timestamp=timestamp)
-        except Exception:  # noqa: BLE001 - a sender bug must cost an attempt, not the worker or the delivery
-            _log.exception(
-                "webhook.sender_crashed", webhook_id=delivery.id, transaction_id=delivery.transaction_id
-            )
-            return SendOutcome(delivered=False, reason="webhook.sender_error")
+        return await attempt_traced(self._sender, delivery, timestamp=timestamp)
 
     async def _after_failure(self, entry_id: str, delivery: Delivery, outcome: SendOutcome) -> None:
         """Schedule the next attempt like ``MemoryOutbox``, or give up on 410 / a passed deadline."""

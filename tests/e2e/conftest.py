@@ -211,6 +211,7 @@ def start_service_at(
     host: str = "localhost",
     *,
     keyring: Keyring | None = None,
+    tracer_provider: Any = None,
     **overrides: Any,
 ) -> RunningService:
     """Like start_service, but public_url names `host` (the socket still binds 127.0.0.1).
@@ -237,7 +238,9 @@ def start_service_at(
     values.update(overrides)
     settings = load_settings({}, **values)
     clock = OffsetClock()
-    app = create_app(settings, clock=clock, keyring=keyring or generate_keyring())
+    app = create_app(
+        settings, clock=clock, keyring=keyring or generate_keyring(), tracer_provider=tracer_provider
+    )
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
