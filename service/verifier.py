@@ -7,8 +7,6 @@ decides, whatever it contains; later posts are refused and reported once as a no
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import secrets
 import time
@@ -23,7 +21,6 @@ import structlog
 from service import tracing
 from service.asks import Ask, AskReference, ask_for, hinted_subject, reference_for
 from service.clock import Clock
-from service.dcql import disclosed_claims as dcql_disclosed_claims
 from service.errors import (
     BadBackendRequest,
     ConfigurationError,
@@ -33,12 +30,11 @@ from service.errors import (
     TransactionError,
     VerifierError,
 )
-from service.jose.encoding import b64url_decode, b64url_encode
 from service.jose.jwe import ResponseKey, decrypt_response, derive_response_key
 from service.keys import Keyring
 from service.metrics import Metrics
 from service.outbound import OutboundPolicy
-from service.presentation_exchange import DefinitionRegistry, disclosed_claims
+from service.presentation_exchange import DefinitionRegistry
 from service.replay import ReplayGuard
 from service.request_object import (
     ClientIdentities,
@@ -47,26 +43,23 @@ from service.request_object import (
     build_request_object,
 )
 from service.response import ResponseLimits, WalletError, parse_response
-from service.status import StatusOutcome
+from service.response_code import RESPONSE_CODE_EVENT, check_response_code, response_code, with_response_code
 from service.stores import DeadLetters, NullRecorder, TransactionRecorder, TransactionStatus
 from service.transaction.seal import seal, unseal
 from service.transaction.state import PROFILE_DRAFT20, PROFILE_V1, PROFILES, TransactionState
-from service.trust import TrustDecision, TrustList
+from service.trust import TrustList
 from service.verdict import (
-    CredentialEntry,
-    HolderEntry,
     Verdict,
     VerdictContext,
     rejected_verdict,
     sign_verdict,
     verified_verdict,
 )
+from service.verdict_entries import credential_entries, holder_entry
 from service.verification import (
     Expectations,
     KeySources,
     VerificationPolicy,
-    VerifiedResponse,
-    dcql_credentials,
     verify_response,
 )
 from service.vocabulary import RESPONSE_MODE_DIRECT_POST_JWT, RESULT_REJECTED
@@ -241,7 +234,7 @@ class Verifier:
         if not self.recorder.enabled:
             raise StoreRequired("store.required", "Polling needs a store (set VERIFIER_STORE_URL)")
         status = await self.recorder.status(transaction_id)
-        if status is not None and any(e.event == _RESPONSE_CODE_EVENT for e in status.events):
+        if status is not None and any(e.event == RESPONSE_CODE_EVENT for e in status.events):
             await self._redeem_response_code(transaction_id, response_code)
         if status is None or status.state != "pending":
             return status
@@ -501,27 +494,12 @@ class Verifier:
         await self._deliver_or_release(verdict, state, now)
         if state.redirect_uri is None:
             return {}
-        await self._record(state.id, _RESPONSE_CODE_EVENT, now)
-        return {"redirect_uri": _with_response_code(state.redirect_uri, self._response_code(state.id_bytes))}
-
-    def _response_code(self, transaction_id: bytes, key: bytes | None = None) -> str:
-        """Unguessable without our key, bound to one transaction: nothing needs storing but its use."""
-        secret = key if key is not None else self.keyring.active_sealing.key
-        digest = hmac.new(secret, b"openid4vp response_code\x00" + transaction_id, hashlib.sha256).digest()
-        return b64url_encode(digest[:16])
+        await self._record(state.id, RESPONSE_CODE_EVENT, now)
+        code = response_code(self.keyring.active_sealing.key, state.id_bytes)
+        return {"redirect_uri": with_response_code(state.redirect_uri, code)}
 
     async def _redeem_response_code(self, transaction_id: str, code: str | None) -> None:
-        if code is None:
-            raise Forbidden("response_code.required", "This same-device transaction needs its response_code")
-        try:
-            raw_id = b64url_decode(transaction_id)
-        except VerifierError as exc:
-            raise Forbidden("response_code.invalid", "The response_code does not match") from exc
-        # Any key we hold may have made it: the code may outlive a rotation of the sealing key.
-        if not any(
-            hmac.compare_digest(code, self._response_code(raw_id, key.key)) for key in self.keyring.sealing
-        ):
-            raise Forbidden("response_code.invalid", "The response_code does not match")
+        check_response_code(code, transaction_id, (key.key for key in self.keyring.sealing))
         now = self.clock()
         until = now + 2 * self.config.transaction_ttl
         if not await self.replay_guard.consume(transaction_id + ":response_code", expires_at=until, now=now):
@@ -573,12 +551,12 @@ class Verifier:
             keys=self.keys,
             now=now,
         )
-        credentials = _credentials(verified) if verified.dcql is None else _dcql_credentials(verified)
+        credentials = credential_entries(verified)
         log.info("presentation.verified", credentials=len(credentials), sign_in=verified.sign_in is not None)
         return verified_verdict(
             context,
             now=now,
-            holder=_holder_entry(verified),
+            holder=holder_entry(verified),
             credentials=credentials,
             sign_in=verified.sign_in,
             self_attested=verified.self_attested,
@@ -641,9 +619,6 @@ class Verifier:
                 log.warning("transaction.record_failed", event_name="verdict")
 
 
-_RESPONSE_CODE_EVENT = "response_code_issued"
-
-
 def _scheme_name(prefix: str | None) -> str | None:
     """A client identifier prefix as the scheme name identities are kept under."""
     return None if prefix is None else _SCHEME_NAMES.get(prefix, prefix)
@@ -657,76 +632,6 @@ def _check_holder_binding(ask: Ask) -> None:
                 "dcql.holder_binding_required",
                 f"credential query {item.id}: this verifier always requires cryptographic holder binding",
             )
-
-
-def _with_response_code(template: str, code: str) -> str:
-    """The backend's redirect target with the code: in place of ``{response_code}``, else as a fragment."""
-    if "{response_code}" in template:
-        return template.replace("{response_code}", code)
-    separator = "&" if "#" in template else "#"
-    return f"{template}{separator}response_code={code}"
-
-
-def _holder_entry(verified: VerifiedResponse) -> HolderEntry | None:
-    if verified.holder is None:
-        return None
-    return HolderEntry(id=verified.holder.id, method=verified.holder.method)
-
-
-def _dcql_credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
-    assert verified.dcql is not None
-    entries: list[CredentialEntry] = []
-    for key, query_id, match in dcql_credentials(verified.dcql):
-        credential = match.credential
-        entries.append(
-            CredentialEntry(
-                descriptor_id=query_id,
-                format=credential.format,
-                issuer=getattr(credential, "issuer", ""),
-                types=list(getattr(credential, "types", ())),
-                vct=getattr(credential, "vct", None),
-                trust=_trust_entry(getattr(credential, "trust", None)),
-                claims=dcql_disclosed_claims(match),
-                **_status_fields(verified.statuses.get(key)),
-            )
-        )
-    return entries
-
-
-def _credentials(verified: VerifiedResponse) -> list[CredentialEntry]:
-    entries: list[CredentialEntry] = []
-    for result in verified.submission.descriptors if verified.submission is not None else ():
-        credential = result.credential
-        entries.append(
-            CredentialEntry(
-                descriptor_id=result.descriptor_id,
-                format=credential.format,
-                issuer=getattr(credential, "issuer", ""),
-                types=list(getattr(credential, "types", ())),
-                vct=getattr(credential, "vct", None),
-                trust=_trust_entry(getattr(credential, "trust", None)),
-                claims=disclosed_claims(result),
-                **_status_fields(verified.statuses.get(result.descriptor_id)),
-            )
-        )
-    return entries
-
-
-def _status_fields(outcome: StatusOutcome | None) -> dict[str, Any]:
-    """``valid``, ``unknown`` (with why, when the policy allowed it), or ``no_status`` (nothing to check)."""
-    if outcome is None:
-        return {"status": "no_status"}
-    return {"status": outcome.state, "status_reason": outcome.reason}
-
-
-def _trust_entry(decision: TrustDecision | None) -> dict[str, Any] | None:
-    if decision is None:
-        return None
-    return {
-        "rule": decision.rule,
-        "key_source": decision.key_source,
-        "narrowed_by_definition": decision.narrowed_by_definition,
-    }
 
 
 def _urlencode(params: Mapping[str, str]) -> str:
