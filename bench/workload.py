@@ -7,7 +7,8 @@ Before any timing, for every response it will post, the benchmark
 3. builds the wallet's answer with the holder simulator: a fresh holder key (so no two responses share a
    key), fresh credential(s) from the benchmark issuer(s), an ID Token and either one ``jwt_vp_json`` VP
    or one SD-JWT VC with its Key Binding JWT, bound to that transaction's nonce and client id,
-   form-encoded once.
+   form-encoded once. The OpenID4VP 1.0 scenario answers the DCQL query with a VP and no ID Token,
+   encrypted (``direct_post.jwt``, ECDH-ES) to the transaction's key.
 
 Steps 1 and 2 run one at a time over one keep-alive connection; their latency and the service CPU they
 cost are recorded (they are part of the flow; the floor counts the request object's signature). Each
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from bench.procs import BenchError, ServiceProcess
 from bench.wire import Pool, address, encode_request
-from tests.e2e.actors import Holder, Issuer, KeyPair, SdJwtIssuer, Wallet
+from tests.e2e.actors import Holder, Issuer, KeyPair, SdJwtIssuer, Wallet, WalletV1
 from tests.e2e.actors.holder import AuthorizationRequest
 from tests.e2e.actors.keys import decode_jws
 from tests.e2e.actors.sd_jwt import split_presentation
@@ -52,6 +53,7 @@ class Scenario:
     credentials: int
     definition_id: str
     format: CredentialFormat = "jwt_vc_json"
+    protocol: Literal["draft", "1.0"] = "draft"
 
     @property
     def holder_alg(self) -> str:
@@ -67,6 +69,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("ed25519-2vc", "ed25519", 2, "age-and-membership"),
         Scenario("p256-2vc", "p256", 2, "age-and-membership"),
         Scenario("ed25519-sdjwt", "ed25519", 1, "age-attestation-over-21", "dc+sd-jwt"),
+        Scenario("ed25519-1vc-v1", "ed25519", 1, "age-over-21", protocol="1.0"),
     )
 }
 
@@ -164,7 +167,13 @@ async def _create_and_fetch(
     cpu = service.cpu_seconds()
     links: list[tuple[str, str]] = []
     for i in range(count):
-        body = json.dumps({"definition_id": scenario.definition_id, "correlation_id": f"{tag}-{i}"})
+        body = json.dumps(
+            {
+                "definition_id": scenario.definition_id,
+                "correlation_id": f"{tag}-{i}",
+                "protocol": scenario.protocol,
+            }
+        )
         request = encode_request("POST", f"{url}/v1/presentations", body.encode(), "application/json")
         started = time.perf_counter()
         reply = await pool.exchange(request)
@@ -209,6 +218,17 @@ def _sd_jwt_response(
     return wallet.build_response(request, [], sd_jwt_presentations=[presentation]), presentation
 
 
+def _v1_response(
+    http: httpx.Client, holder: Holder, client_id: str, jwt: str, vcs: list[str]
+) -> tuple[str, dict[str, str], str]:
+    """A 1.0 wallet's answer: the VP under the query's id, encrypted: (response_uri, form, vp)."""
+    wallet = WalletV1(holder, http)
+    request = wallet.check_request_object(client_id, jwt)
+    vp = wallet.vp_for(request, vcs[0])
+    payload = wallet.build_response_v1(request, {request.credential_ids()[0]: vp})
+    return request.response_uri, {"response": wallet.encrypt(request, payload)}, vp
+
+
 def prepare(
     service: ServiceProcess,
     http: httpx.Client,
@@ -226,9 +246,24 @@ def prepare(
     items: list[Prepared] = []
     issuer_keys = [issuers.age.key.public_key(), issuers.membership.key.public_key()]
     for serial, (txn, client_id, request_uri, jwt) in enumerate(objects):
-        wallet = Wallet(Holder(KeyPair.generate(scenario.holder), "did:key"), http)
+        holder = Holder(KeyPair.generate(scenario.holder), "did:key")
+        holder_key = holder.key.public_key()
+        if scenario.protocol == "1.0":
+            vcs = _credentials(scenario, issuers, holder.id, serial)
+            response_uri, form, vp = _v1_response(http, holder, client_id, jwt, vcs)
+            items.append(
+                Prepared(
+                    txn=txn,
+                    response_uri=response_uri,
+                    request=encode_request("POST", response_uri, urlencode(form).encode("ascii"), FORM_TYPE),
+                    holder_checks=(_signed(vp, holder_key),),
+                    issuer_checks=(_signed(vcs[0], issuer_keys[0]),),
+                    request_object_input=jwt.rpartition(".")[0].encode("ascii"),
+                )
+            )
+            continue
+        wallet = Wallet(holder, http)
         request = dataclasses.replace(wallet.check_request_object(client_id, jwt), request_uri=request_uri)
-        holder_key = wallet.holder.key.public_key()
         if scenario.format == "dc+sd-jwt":
             form, presentation = _sd_jwt_response(wallet, request, issuers)
             issuer_jwt, _, kb_jwt = split_presentation(presentation)
