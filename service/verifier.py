@@ -7,13 +7,11 @@ decides, whatever it contains; later posts are refused and reported once as a no
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import msgspec
 import structlog
@@ -33,7 +31,6 @@ from service.errors import (
 from service.jose.jwe import ResponseKey, decrypt_response, derive_response_key
 from service.keys import Keyring
 from service.metrics import Metrics
-from service.outbound import OutboundPolicy
 from service.presentation_exchange import DefinitionRegistry
 from service.replay import ReplayGuard
 from service.request_object import (
@@ -42,11 +39,11 @@ from service.request_object import (
     EncryptionOffer,
     build_request_object,
 )
-from service.response import ResponseLimits, WalletError, parse_response
+from service.response import WalletError, parse_response
 from service.response_code import RESPONSE_CODE_EVENT, check_response_code, response_code, with_response_code
 from service.stores import DeadLetters, NullRecorder, TransactionRecorder, TransactionStatus
 from service.transaction.seal import seal, unseal
-from service.transaction.state import PROFILE_DRAFT20, PROFILE_V1, PROFILES, TransactionState
+from service.transaction.state import PROFILE_V1, PROFILES, TransactionState
 from service.trust import TrustList
 from service.verdict import (
     Verdict,
@@ -59,8 +56,17 @@ from service.verdict_entries import credential_entries, holder_entry
 from service.verification import (
     Expectations,
     KeySources,
-    VerificationPolicy,
     verify_response,
+)
+from service.verifier_model import (
+    MAX_JWE,
+    MAX_PLAINTEXT,
+    PROTOCOLS,
+    SCHEME_NAMES,
+    CreatedTransaction,
+    PresentationRequest,
+    VerifierConfig,
+    WebhookTargets,
 )
 from service.vocabulary import RESPONSE_MODE_DIRECT_POST_JWT, RESULT_REJECTED
 from service.wallet_metadata import (
@@ -69,109 +75,11 @@ from service.wallet_metadata import (
     narrow_enc_values,
     narrow_vp_formats,
 )
-from service.webhook import Delivery, Outbox, choose_webhook_url
+from service.webhook import Delivery, Outbox
 
 __all__ = ["CreatedTransaction", "PresentationRequest", "Verifier", "VerifierConfig", "WebhookTargets"]
 
 log = structlog.get_logger("service.verifier")
-
-
-@dataclass(frozen=True, slots=True)
-class PresentationRequest:
-    """What a backend asks for (already shape-checked by the HTTP layer)."""
-
-    definition_id: str | None
-    presentation_definition: Mapping[str, Any] | None
-    webhook_url: str
-    """Already resolved against the default and the allow-list."""
-    correlation_id: str | None
-    sign_in: Mapping[str, Any] | None = None
-    """An inline sign-in policy (SIOPv2 authentication), alone or beside a presentation definition."""
-    id_token_hint: str | None = None
-    """Re-authentication: an earlier ID Token whose subject must sign in again."""
-    protocol: str | None = None
-    """``draft`` or ``1.0``; None: the configured default."""
-    dcql_query: Mapping[str, Any] | None = None
-    """An inline DCQL query (1.0 only)."""
-    response_mode: str | None = None
-    """1.0: ``direct_post`` or ``direct_post.jwt``; None: the configured default."""
-    client_id_prefix: str | None = None
-    """Client identifier scheme for this transaction; None: the configured default."""
-    request_uri_method: str | None = None
-    """``post`` lets the wallet post its metadata and a nonce to the request URI (1.0 §5.10)."""
-    redirect_uri: str | None = None
-    """Same-device flow: where the wallet sends the user after posting (a ``response_code`` is added)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedTransaction:
-    """What the backend gets back."""
-
-    transaction_id: str
-    request_uri: str
-    response_uri: str
-    authorization_request_uri: str
-    client_id: str
-    expires_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookTargets:
-    """Where verdicts may go: the default target and the allow-list a request may choose from."""
-
-    default: str | None
-    allow_list: tuple[str, ...]
-    policy: OutboundPolicy | None = None
-    """SSRF rules a chosen URL must already pass when the transaction is created."""
-    allow_loopback: bool = False
-    """Development: any http(s) URL on this machine may be named without an allow-list entry."""
-
-    def choose(self, requested: str | None) -> str:
-        """The webhook target for a new transaction (the allow-list stops an API key making us a proxy)."""
-        allow_list = self.allow_list
-        if requested is not None and self.allow_loopback and _is_loopback_url(requested):
-            allow_list = (*allow_list, requested)
-        return choose_webhook_url(requested, default=self.default, allow_list=allow_list, policy=self.policy)
-
-
-def _is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True, slots=True)
-class VerifierConfig:
-    """Static configuration of the use cases."""
-
-    public_url: str
-    transaction_ttl: int
-    webhook_retry_period: float
-    policy: VerificationPolicy
-    client_metadata: Mapping[str, Any]
-    webhooks: WebhookTargets
-    response_limits: ResponseLimits = field(default_factory=ResponseLimits)
-    allow_unknown_status: bool = False
-    default_protocol: str = PROFILE_DRAFT20
-    default_response_mode: str = RESPONSE_MODE_DIRECT_POST_JWT
-    client_metadata_v1: Mapping[str, Any] = field(default_factory=dict)
-    response_enc_values: tuple[str, ...] = ("A128GCM", "A256GCM")
-    """Content encryptions offered for ``direct_post.jwt`` (1.0 §8.3; A128GCM is the default)."""
-
-
-_PROTOCOLS = {
-    "draft": PROFILE_DRAFT20,
-    "1.0": PROFILE_V1,
-    PROFILE_DRAFT20: PROFILE_DRAFT20,
-    PROFILE_V1: PROFILE_V1,
-}
-_SCHEME_NAMES = {"decentralized_identifier": "did"}
-_MAX_JWE = 1024 * 1024
-_MAX_PLAINTEXT = 1024 * 1024
 
 
 def _random() -> bytes:
@@ -342,7 +250,7 @@ class Verifier:
         )
 
     def _profile(self, protocol: str | None) -> str:
-        profile = _PROTOCOLS.get(protocol or self.config.default_protocol)
+        profile = PROTOCOLS.get(protocol or self.config.default_protocol)
         if profile is None:
             raise BadBackendRequest("api.protocol", "protocol must be draft or 1.0")
         return profile
@@ -570,7 +478,7 @@ class Verifier:
 
         def decrypt(compact: str) -> bytes:
             return decrypt_response(
-                compact, key, allowed_enc=enc_values, max_length=_MAX_JWE, max_plaintext=_MAX_PLAINTEXT
+                compact, key, allowed_enc=enc_values, max_length=MAX_JWE, max_plaintext=MAX_PLAINTEXT
             )
 
         return decrypt
@@ -621,7 +529,7 @@ class Verifier:
 
 def _scheme_name(prefix: str | None) -> str | None:
     """A client identifier prefix as the scheme name identities are kept under."""
-    return None if prefix is None else _SCHEME_NAMES.get(prefix, prefix)
+    return None if prefix is None else SCHEME_NAMES.get(prefix, prefix)
 
 
 def _check_holder_binding(ask: Ask) -> None:
