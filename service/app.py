@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,9 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar, Router
-from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -198,16 +196,6 @@ def _playground_recorder(
     return MemoryRecorder(clock=clock, retention=settings.status_retention, max_transactions=200)
 
 
-def _on_event_loop(guard: ApiKeyGuard) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:  # type: ignore[type-arg]
-    """The guard as a coroutine: Litestar runs a sync guard in a worker thread, a hop that costs more
-    than the guard itself (a header read and a constant-time compare)."""
-
-    async def checked(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        guard(connection, handler)
-
-    return checked
-
-
 def create_app(
     settings: Settings,
     *,
@@ -315,7 +303,7 @@ def create_app(
     backend = Router(
         path="/",
         route_handlers=[PresentationController, DefinitionController, OperatorController],
-        guards=[_on_event_loop(guard)],
+        guards=[guard],
     )
     pages = (
         [playground_router(default_webhook=settings.webhook_url, fallback_port=settings.port)]

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -143,37 +143,40 @@ def _encode(value: Mapping[str, Any] | None, what: str) -> bytes | None:
     return raw
 
 
-_MATERIALIZED_CACHE_SIZE = 256
-_materialized: OrderedDict[tuple[bytes, date], PresentationDefinition] = OrderedDict()
-_queries: OrderedDict[tuple[bytes, date], DcqlQuery] = OrderedDict()
+_CACHE_SIZE = 256
+T = TypeVar("T")
 
 
-def _query_for(key: bytes, day: date, build: Callable[[], DcqlQuery]) -> DcqlQuery:
-    """Parsing or translating a query is pure too: once per query and day."""
-    cached = _queries.get((key, day))
-    if cached is None:
-        cached = build()
-        _queries[(key, day)] = cached
-        while len(_queries) > _MATERIALIZED_CACHE_SIZE:
-            _queries.popitem(last=False)
-    else:
-        _queries.move_to_end((key, day))
-    return cached
+class _DailyCache(Generic[T]):
+    """Parsing, translating and filling in templates is pure: once per definition and day, not per request."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[bytes, date], T] = OrderedDict()
+
+    def get(self, key: bytes, day: date, build: Callable[[], T]) -> T:
+        cached = self._entries.get((key, day))
+        if cached is None:
+            cached = build()
+            self._entries[(key, day)] = cached
+            while len(self._entries) > _CACHE_SIZE:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end((key, day))
+        return cached
+
+
+_definitions: _DailyCache[PresentationDefinition] = _DailyCache()
+_queries: _DailyCache[DcqlQuery] = _DailyCache()
 
 
 def _materialized_for(
     key: bytes, day: date, build: Callable[[], PresentationDefinition]
 ) -> PresentationDefinition:
-    """Parsing and filling in templates is pure: do it once per definition and day, not per request."""
-    cached = _materialized.get((key, day))
-    if cached is None:
-        cached = materialize_definition(build(), today=day)
-        _materialized[(key, day)] = cached
-        while len(_materialized) > _MATERIALIZED_CACHE_SIZE:
-            _materialized.popitem(last=False)
-    else:
-        _materialized.move_to_end((key, day))
-    return cached
+    return _definitions.get(key, day, lambda: materialize_definition(build(), today=day))
+
+
+def _query_for(key: bytes, day: date, build: Callable[[], DcqlQuery]) -> DcqlQuery:
+    return _queries.get(key, day, build)
 
 
 def ask_for(state: TransactionState, registry: DefinitionRegistry) -> Ask:

@@ -14,11 +14,19 @@ three steps, so no caller can skip one (did.md §5, security.md §7, Standard We
 Refusals raise ``OutboundRefused`` (403 ``access_denied``: the destination is forbidden). Network failures
 raise ``OutboundUnavailable`` (503, retryable).
 
-The ``httpx.AsyncClient`` should be dedicated to outbound calls (``make_client``). The guard builds each
-request itself, so client cookies, auth and default headers are never sent. It also asks for
-``Connection: close``, so a connection pinned to one IP under one host name is never reused for another
-host name that happens to resolve to the same IP. That reuse would skip the certificate check for the
-second name.
+The guard builds each request itself, so client cookies, auth and default headers are never sent.
+
+Connections are reused only where reuse cannot skip a check. ``make_client`` returns an ``OutboundClient``
+that keeps one keep-alive pool per origin *name* (scheme, host name as sent in TLS SNI and ``Host``, port),
+at most ``max_origins`` of them, least recently used evicted and closed. Inside a pool, connections are
+keyed by the vetted IP the request is pinned to. A connection is therefore reused only for the host name
+whose certificate it verified, and only when this request's own DNS answer, vetted again just now,
+contains the IP it is connected to. DNS rebinding gains nothing: the reused peer is an address this very
+request accepted for this very name. (An httpx pool keyed by IP alone would hand a connection verified
+for name A to a request for name B resolving to the same IP, skipping B's certificate check.) A response
+that is not read to its end (over ``max_response_bytes``, an error or a timeout mid-body) closes its
+connection instead of returning it to the pool. Any other ``httpx.AsyncClient`` still works, with
+``Connection: close`` on every request, since its pool is keyed by IP only.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ import ipaddress
 import re
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 from urllib.parse import urlsplit
@@ -39,6 +48,7 @@ from service.errors import ConfigurationError, DependencyUnavailable, Forbidden
 
 __all__ = [
     "IPAddress",
+    "OutboundClient",
     "OutboundPolicy",
     "OutboundRefused",
     "OutboundResponse",
@@ -62,6 +72,11 @@ _MAX_URL_LENGTH: Final = 2048
 _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
 _MAX_ADDRESSES_TRIED: Final = 3  # enough to step over a dead AAAA record without stacking timeouts
 _USER_AGENT: Final = "siop-verifier"
+_MAX_ORIGINS: Final = 64
+# Per origin name: as many connections as the webhook outbox sends at once (16), half of them kept idle.
+# Idle ones close after 4 s, before the 5 s idle timeout common to servers (uvicorn, Apache, Node), so a
+# request rarely picks a connection the server is closing at that moment.
+_ORIGIN_LIMITS: Final = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=4.0)
 
 # RFC 3986 unreserved + reserved + "%". Anything else (spaces, controls, backslashes, non-ASCII) is an
 # "odd encoding" that parsers disagree on, so it is refused outright rather than normalised.
@@ -363,15 +378,153 @@ async def resolve_target(
 # --- Step 3: the pinned request --- #
 
 
-def make_client(policy: OutboundPolicy, *, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
-    """A client for outbound calls only: no redirects, no environment proxies or certs, no keep-alive."""
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=False,
-        verify=verify,
-        timeout=_timeout(policy),
-        limits=httpx.Limits(max_keepalive_connections=0),
-    )
+def make_client(
+    policy: OutboundPolicy, *, verify: ssl.SSLContext | bool = True, max_origins: int = _MAX_ORIGINS
+) -> OutboundClient:
+    """A client for outbound calls only: no redirects, no environment proxies or certs, keep-alive pools
+    per origin name (see the module docstring). Close it (``aclose`` or ``async with``) to close them all."""
+    return OutboundClient(policy, verify=verify, max_origins=max_origins)
+
+
+class OutboundClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` whose connections are pooled per origin name, then per vetted IP.
+
+    ``request`` and ``post`` leave connections open only with this client. Used on its own, it still never
+    follows redirects and ignores the environment (proxies, certificate paths).
+    """
+
+    def __init__(
+        self, policy: OutboundPolicy, *, verify: ssl.SSLContext | bool = True, max_origins: int = _MAX_ORIGINS
+    ) -> None:
+        if max_origins < 1:
+            raise ConfigurationError("config.outbound", "An outbound client needs at least one origin pool")
+        super().__init__(
+            follow_redirects=False,
+            trust_env=False,
+            timeout=_timeout(policy),
+            transport=_OriginPools(verify=verify, limits=_ORIGIN_LIMITS, max_origins=max_origins),
+        )
+
+
+_OriginKey: TypeAlias = tuple[str, str, str, int | None]
+"""Scheme, the name TLS verifies (SNI, else the URL host), the ``Host`` header, and the port."""
+
+
+class _OriginPool:
+    """One origin's transport, how many exchanges are using it now, and whether it was evicted."""
+
+    __slots__ = ("retired", "transport", "users")
+
+    def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
+        self.transport = transport
+        self.users = 0
+        self.retired = False
+
+
+class _OriginPools(httpx.AsyncBaseTransport):
+    """Dispatch each request to the keep-alive transport of its origin name; at most ``max_origins``.
+
+    Within one transport, httpcore keys connections by the URL's host, which ``request`` sets to the
+    vetted IP. An evicted transport is closed once no exchange uses it; bookkeeping is synchronous, so
+    a cancelled request cannot leave it half done.
+    """
+
+    def __init__(self, *, verify: ssl.SSLContext | bool, limits: httpx.Limits, max_origins: int) -> None:
+        self._verify = verify
+        self._ssl_context: ssl.SSLContext | None = None  # one for all origins, built at the first request
+        self._limits = limits
+        self._max_origins = max_origins
+        self._pools: OrderedDict[_OriginKey, _OriginPool] = OrderedDict()
+        self._draining: set[_OriginPool] = set()
+        """Evicted while in use; closed by their last user."""
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = self._checkout(_origin_key(request))
+        try:
+            response = await pool.transport.handle_async_request(request)
+        except BaseException:
+            self._release(pool)
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)  # an async transport's stream
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_ReleasingStream(response.stream, lambda: self._release(pool)),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        pools = [*self._pools.values(), *self._draining]
+        self._pools.clear()
+        self._draining.clear()
+        for pool in pools:
+            await pool.transport.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _checkout(self, key: _OriginKey) -> _OriginPool:
+        pool = self._pools.get(key)
+        if pool is None:
+            if self._ssl_context is None:
+                self._ssl_context = httpx.create_ssl_context(verify=self._verify, trust_env=False)
+            transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False, limits=self._limits)
+            pool = self._pools[key] = _OriginPool(transport)
+            while len(self._pools) > self._max_origins:
+                _key, evicted = self._pools.popitem(last=False)
+                evicted.retired = True
+                if evicted.users:
+                    self._draining.add(evicted)
+                else:
+                    self._close_later(evicted)
+        else:
+            self._pools.move_to_end(key)
+        pool.users += 1
+        return pool
+
+    def _release(self, pool: _OriginPool) -> None:
+        pool.users -= 1
+        if pool.retired and not pool.users and pool in self._draining:
+            self._draining.discard(pool)
+            self._close_later(pool)
+
+    def _close_later(self, pool: _OriginPool) -> None:
+        """Close in a task of its own: no request waits for it, and no cancellation interrupts it."""
+        task = asyncio.get_running_loop().create_task(pool.transport.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a socket that fails to close has nothing left to tell
+
+
+def _origin_key(request: httpx.Request) -> _OriginKey:
+    url = request.url
+    tls_name = request.extensions.get("sni_hostname") or url.host
+    return url.scheme, str(tls_name), request.headers.get("host", ""), url.port
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body that hands its origin pool back when closed (once)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        try:
+            # httpcore puts the connection back in the pool only if the body was read to its end.
+            await self._stream.aclose()
+        finally:
+            if release is not None:
+                release()
 
 
 async def post(
@@ -404,7 +557,14 @@ async def request(
         async with asyncio.timeout(policy.connect_timeout + policy.read_timeout):
             addresses = await resolve_target(target, policy, resolver=resolver)
             return await _send_pinned(
-                client, target, addresses, method=method, body=body, headers=headers or {}, policy=policy
+                client,
+                target,
+                addresses,
+                method=method,
+                body=body,
+                headers=headers or {},
+                policy=policy,
+                keep_alive=isinstance(client, OutboundClient),
             )
     except TimeoutError as exc:
         raise OutboundUnavailable("outbound.timeout", "The destination did not answer in time") from exc
@@ -419,10 +579,13 @@ async def _send_pinned(
     body: bytes | None,
     headers: Mapping[str, str],
     policy: OutboundPolicy,
+    keep_alive: bool,
 ) -> OutboundResponse:
     last_error: httpx.HTTPError | None = None
     for address in addresses[:_MAX_ADDRESSES_TRIED]:
-        outgoing = _build_request(target, address, method=method, body=body, headers=headers, policy=policy)
+        outgoing = _build_request(
+            target, address, method=method, body=body, headers=headers, policy=policy, keep_alive=keep_alive
+        )
         try:
             return await _exchange(client, outgoing, policy.max_response_bytes)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -442,12 +605,14 @@ def _build_request(
     body: bytes | None,
     headers: Mapping[str, str],
     policy: OutboundPolicy,
+    keep_alive: bool,
 ) -> httpx.Request:
     merged = {
         "user-agent": _USER_AGENT,
         "accept-encoding": "identity",  # a compressed body could inflate far past the size cap
         **{name.lower(): value for name, value in headers.items()},
-        "connection": "close",  # see the module docstring: pinned connections are never reused
+        # Only an OutboundClient keys its pools by host name; any other client must not reuse a connection.
+        "connection": "keep-alive" if keep_alive else "close",
         "host": target.host_header,  # always ours: the caller cannot point the request elsewhere
     }
     extensions: dict[str, object] = {"timeout": _timeout(policy).as_dict()}

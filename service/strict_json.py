@@ -21,11 +21,9 @@ class StrictJsonError(ValueError):
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise StrictJsonError("duplicate member")
-        result[key] = value
+    result = dict(pairs)  # built in C; a repeated name leaves it shorter than the list
+    if len(result) != len(pairs):
+        raise StrictJsonError("duplicate member")
     return result
 
 
@@ -63,6 +61,10 @@ def _as_text(data: str | bytes) -> str:
 
 
 _BRACKETS = re.compile(r"[\[\]{}]")
+# Where a lone surrogate can come from: a \uD800-\uDFFF escape (high *and* low halves, any hex case), or
+# a surrogate code point already in a str argument. UTF-8 bytes cannot carry one: the strict codec
+# refuses encoded surrogates. Over-matching (an escaped backslash before "ud8") only costs a walk.
+_MAY_HOLD_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
 def max_nesting(text: str | bytes) -> int:
@@ -95,7 +97,8 @@ def loads_strict(data: str | bytes, *, max_depth: int = 64) -> Any:
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
         )
-        _check_strings(value)
+        if _MAY_HOLD_SURROGATE.search(text) is not None:
+            _check_strings(value)
     except StrictJsonError:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeError, int digit limits
