@@ -73,7 +73,8 @@ _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
 _MAX_ADDRESSES_TRIED: Final = 3  # enough to step over a dead AAAA record without stacking timeouts
 _USER_AGENT: Final = "siop-verifier"
 _MAX_ORIGINS: Final = 64
-# Per origin name: as many connections as the webhook outbox sends at once (16), half of them kept idle.
+# Per origin name (so at most 64 x 16 sockets): as many connections as the webhook outbox sends at once
+# (16), half of them kept idle.
 # Idle ones close after 4 s, before the 5 s idle timeout common to servers (uvicorn, Apache, Node), so a
 # request rarely picks a connection the server is closing at that moment.
 _ORIGIN_LIMITS: Final = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=4.0)
@@ -455,20 +456,26 @@ class _OriginPools(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        """Close every pool, in use or not (shutdown), and wait for evicted ones still closing."""
         pools = [*self._pools.values(), *self._draining]
         self._pools.clear()
         self._draining.clear()
-        for pool in pools:
-            await pool.transport.aclose()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        # Every pool gets closed even if one fails; the first failure is then raised.
+        results = await asyncio.gather(
+            *(pool.transport.aclose() for pool in pools), *self._closing, return_exceptions=True
+        )
+        for result in results[: len(pools)]:
+            if isinstance(result, BaseException):
+                raise result
 
     def _checkout(self, key: _OriginKey) -> _OriginPool:
         pool = self._pools.get(key)
         if pool is None:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context(verify=self._verify, trust_env=False)
-            transport = httpx.AsyncHTTPTransport(verify=self._ssl_context, trust_env=False, limits=self._limits)
+            transport = httpx.AsyncHTTPTransport(
+                verify=self._ssl_context, trust_env=False, limits=self._limits
+            )
             pool = self._pools[key] = _OriginPool(transport)
             while len(self._pools) > self._max_origins:
                 _key, evicted = self._pools.popitem(last=False)

@@ -96,7 +96,7 @@ class PresentationController(Controller):
         "/{transaction_id:str}",
         operation_id="GetPresentationStatus",
         summary="Poll a transaction (needs a store)",
-        responses=backend_errors(401, 403, 404, 501),
+        responses=backend_errors(400, 401, 403, 404, 501),
         security=[{"ApiKey": []}],
     )
     async def status(

@@ -417,7 +417,7 @@ class TestPost:
             b'{"a":1}',
             "1",
         )
-        assert seen.headers["connection"] == "close"
+        assert seen.headers["connection"] == "keep-alive"  # make_client pools per host name
 
     def test_reads_at_most_max_response_bytes(self):
         """A long body is cut at the cap and marked truncated."""
@@ -473,7 +473,8 @@ class TestPost:
         assert len(server.seen) == 1
 
     def test_client_defaults_are_not_sent(self):
-        """Cookies, auth and default headers of the client never leave with a guarded request."""
+        """Cookies, auth and default headers of the client never leave with a guarded request; a client
+        not made by make_client (its pool is keyed by IP only) never keeps the connection open."""
 
         async def go(url: str) -> None:
             async with httpx.AsyncClient(
@@ -486,6 +487,7 @@ class TestPost:
         headers = server.seen[0].headers
         assert "authorization" not in headers
         assert "cookie" not in headers
+        assert headers["connection"] == "close"
 
     def test_connection_refused_is_unavailable(self):
         """No listener: a retryable 503-class failure."""
@@ -515,7 +517,8 @@ class TestPost:
 # --- TLS: the pinned connection still verifies the original name --- #
 
 
-def _certificate(name: str) -> tuple[bytes, bytes]:
+def certificate(name: str) -> tuple[bytes, bytes]:
+    """A self-signed certificate for ``name`` (its own CA) and its key, as PEM."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -540,7 +543,7 @@ def _certificate(name: str) -> tuple[bytes, bytes]:
 @pytest.fixture(scope="module")
 def tls_pair(tmp_path_factory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context for ``sink.example`` and a client context trusting only that certificate."""
-    cert_pem, key_pem = _certificate("sink.example")
+    cert_pem, key_pem = certificate("sink.example")
     directory = tmp_path_factory.mktemp("tls")
     (directory / "cert.pem").write_bytes(cert_pem)
     (directory / "key.pem").write_bytes(key_pem)

@@ -26,6 +26,11 @@ class TestLoadsStrict:
         with pytest.raises(StrictJsonError):
             loads_strict(text)
 
+    def test_duplicate_spelled_with_an_escape_rejected(self) -> None:
+        """Names are compared after unescaping: "a" and "\\u0061" are the same member."""
+        with pytest.raises(StrictJsonError, match="^duplicate member$"):
+            loads_strict('{"a": 1, "\\u0061": 2}')
+
     def test_same_name_in_sibling_objects_allowed(self) -> None:
         """The same member name in two different objects is not a duplicate."""
         assert loads_strict('[{"k": 0}, {"k": 1}]') == [{"k": 0}, {"k": 1}]
@@ -93,6 +98,33 @@ class TestLoadsStrict:
         """A lone surrogate, escaped or CESU-8 encoded (parsers disagree on it, RFC 8259 §8.2), is refused."""
         with pytest.raises(StrictJsonError):
             loads_strict(data)
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            '["\\uDC00"]',  # a low half alone, upper-case hex
+            b'["\\uDbFf x"]',  # a high half alone, mixed case
+            '{"\\udc00": 1}',  # in a member name
+            '["\\ude00\\ud83d"]',  # both halves, in the wrong order
+            '{"name": "\ud800"}',  # not escaped: a surrogate code point already in the str argument
+        ],
+    )
+    def test_every_kind_of_lone_surrogate_rejected(self, data: str | bytes) -> None:
+        """High or low, any hex case, key or value, escaped or already in the text: all refused."""
+        with pytest.raises(StrictJsonError):
+            loads_strict(data)
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ('["\\ud83d\\ude00"]', "\U0001f600"),
+            ('["\\uD83D\\uDE00"]', "\U0001f600"),
+            ('["\\\\ud800"]', "\\ud800"),  # an escaped backslash, then letters: no surrogate at all
+        ],
+    )
+    def test_surrogate_pairs_and_escaped_backslashes_decode(self, text: str, expected: str) -> None:
+        """A proper pair decodes to one character; a backslash before "ud800" is not an escape."""
+        assert loads_strict(text) == [expected]
 
     @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32", "utf-8-sig"])
     def test_bytes_other_than_plain_utf8_rejected(self, encoding: str) -> None:
