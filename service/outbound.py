@@ -17,16 +17,17 @@ raise ``OutboundUnavailable`` (503, retryable).
 The guard builds each request itself, so client cookies, auth and default headers are never sent.
 
 Connections are reused only where reuse cannot skip a check. ``make_client`` returns an ``OutboundClient``
-that keeps one keep-alive pool per origin *name* (scheme, host name as sent in TLS SNI and ``Host``, port),
-at most ``max_origins`` of them, least recently used evicted and closed. Inside a pool, connections are
-keyed by the vetted IP the request is pinned to. A connection is therefore reused only for the host name
-whose certificate it verified, and only when this request's own DNS answer, vetted again just now,
-contains the IP it is connected to. DNS rebinding gains nothing: the reused peer is an address this very
-request accepted for this very name. (An httpx pool keyed by IP alone would hand a connection verified
-for name A to a request for name B resolving to the same IP, skipping B's certificate check.) A response
-that is not read to its end (over ``max_response_bytes``, an error or a timeout mid-body) closes its
-connection instead of returning it to the pool. Any other ``httpx.AsyncClient`` still works, with
-``Connection: close`` on every request, since its pool is keyed by IP only.
+that keeps idle connections per origin *name* (scheme, host name as sent in TLS SNI and ``Host``, port),
+for at most ``max_origins`` names (the least recently used is evicted and its connections closed), and
+under each name per vetted IP, the address the request is pinned to; an idle connection is closed after
+``keepalive_expiry`` seconds. A connection is therefore reused only for the host name whose certificate it
+verified, and only when this request's own DNS answer, vetted again just now, contains the IP it is
+connected to. DNS rebinding gains nothing: the reused peer is an address this very request accepted for
+this very name. (An httpx pool keyed by IP alone would hand a connection verified for name A to a
+request for name B resolving to the same IP, skipping B's certificate check.) A response that is not
+read to its end (over ``max_response_bytes``, an error or a timeout mid-body) closes its connection
+instead of returning it. Any other ``httpx.AsyncClient`` still works, with ``Connection: close`` on
+every request, since its pool is keyed by IP only.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,12 +74,14 @@ _MAX_URL_LENGTH: Final = 2048
 _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
 _MAX_ADDRESSES_TRIED: Final = 3  # enough to step over a dead AAAA record without stacking timeouts
 _USER_AGENT: Final = "siop-verifier"
-_MAX_ORIGINS: Final = 64
-# Per origin name (so at most 64 x 16 sockets): as many connections as the webhook outbox sends at once
-# (16), half of them kept idle.
-# Idle ones close after 4 s, before the 5 s idle timeout common to servers (uvicorn, Apache, Node), so a
-# request rarely picks a connection the server is closing at that moment.
-_ORIGIN_LIMITS: Final = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=4.0)
+_MAX_ORIGINS: Final = 64  # host names with connections kept open
+_MAX_CONNECTIONS: Final = 100  # in use at once, all origins (httpx's default); more wait for the pool timeout
+_MAX_IDLE_PER_ORIGIN: Final = 16  # as many as the webhook outbox sends at once
+_MAX_IDLE: Final = 100
+# Below the 5 s idle timeout common to servers (uvicorn, Apache, Node), so a request rarely picks a
+# connection the server is closing at that very moment.
+_KEEPALIVE_EXPIRY: Final = 4.0
+_ONE_CONNECTION: Final = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=None)
 
 # RFC 3986 unreserved + reserved + "%". Anything else (spaces, controls, backslashes, non-ASCII) is an
 # "odd encoding" that parsers disagree on, so it is refused outright rather than normalised.
@@ -380,124 +384,207 @@ async def resolve_target(
 
 
 def make_client(
-    policy: OutboundPolicy, *, verify: ssl.SSLContext | bool = True, max_origins: int = _MAX_ORIGINS
+    policy: OutboundPolicy,
+    *,
+    verify: ssl.SSLContext | bool = True,
+    max_origins: int = _MAX_ORIGINS,
+    keepalive_expiry: float = _KEEPALIVE_EXPIRY,
 ) -> OutboundClient:
-    """A client for outbound calls only: no redirects, no environment proxies or certs, keep-alive pools
-    per origin name (see the module docstring). Close it (``aclose`` or ``async with``) to close them all."""
-    return OutboundClient(policy, verify=verify, max_origins=max_origins)
+    """A client for outbound calls only: no redirects, no environment proxies or certs, connections kept
+    alive per origin name and vetted IP (see the module docstring). Close it (``aclose`` or ``async with``)
+    to close them all."""
+    return OutboundClient(policy, verify=verify, max_origins=max_origins, keepalive_expiry=keepalive_expiry)
 
 
 class OutboundClient(httpx.AsyncClient):
-    """An ``httpx.AsyncClient`` whose connections are pooled per origin name, then per vetted IP.
+    """An ``httpx.AsyncClient`` whose connections are kept per origin name and vetted IP.
 
     ``request`` and ``post`` leave connections open only with this client. Used on its own, it still never
     follows redirects and ignores the environment (proxies, certificate paths).
     """
 
     def __init__(
-        self, policy: OutboundPolicy, *, verify: ssl.SSLContext | bool = True, max_origins: int = _MAX_ORIGINS
+        self,
+        policy: OutboundPolicy,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        max_origins: int = _MAX_ORIGINS,
+        keepalive_expiry: float = _KEEPALIVE_EXPIRY,
     ) -> None:
-        if max_origins < 1:
-            raise ConfigurationError("config.outbound", "An outbound client needs at least one origin pool")
+        if max_origins < 1 or keepalive_expiry <= 0:
+            raise ConfigurationError(
+                "config.outbound",
+                "An outbound client needs max_origins >= 1 and a positive keep-alive expiry",
+            )
         super().__init__(
             follow_redirects=False,
             trust_env=False,
             timeout=_timeout(policy),
-            transport=_OriginPools(verify=verify, limits=_ORIGIN_LIMITS, max_origins=max_origins),
+            transport=_OriginPools(verify=verify, max_origins=max_origins, keepalive_expiry=keepalive_expiry),
         )
 
 
 _OriginKey: TypeAlias = tuple[str, str, str, int | None]
 """Scheme, the name TLS verifies (SNI, else the URL host), the ``Host`` header, and the port."""
 
+_Idle: TypeAlias = tuple[httpx.AsyncHTTPTransport, float]
+"""A connection nobody uses, and since when (monotonic seconds)."""
 
-class _OriginPool:
-    """One origin's transport, how many exchanges are using it now, and whether it was evicted."""
 
-    __slots__ = ("retired", "transport", "users")
+class _Origin:
+    """The connections of one origin name: idle ones by vetted IP (oldest first), and those in use."""
 
-    def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
-        self.transport = transport
-        self.users = 0
+    __slots__ = ("busy", "idle", "retired")
+
+    def __init__(self) -> None:
+        self.idle: dict[str, list[_Idle]] = {}
+        self.busy: set[httpx.AsyncHTTPTransport] = set()
         self.retired = False
+        """Evicted or shut down: connections in use are closed when they come back."""
 
 
 class _OriginPools(httpx.AsyncBaseTransport):
-    """Dispatch each request to the keep-alive transport of its origin name; at most ``max_origins``.
+    """Keep-alive connections keyed by origin name (at most ``max_origins``, LRU), then by vetted IP.
 
-    Within one transport, httpcore keys connections by the URL's host, which ``request`` sets to the
-    vetted IP. An evicted transport is closed once no exchange uses it; bookkeeping is synchronous, so
-    a cancelled request cannot leave it half done.
+    Each connection is an httpx transport of its own, holding one connection, used by one exchange at a
+    time: taking one is a synchronous pop, so concurrent requests never race for the same connection (as
+    they do in one shared httpcore pool, where they retry over and over). A connection goes back to its
+    list only when its response body was read to the end; otherwise it is closed. Closing happens in tasks
+    of their own, so no request waits for it and no cancellation interrupts it.
     """
 
-    def __init__(self, *, verify: ssl.SSLContext | bool, limits: httpx.Limits, max_origins: int) -> None:
+    def __init__(self, *, verify: ssl.SSLContext | bool, max_origins: int, keepalive_expiry: float) -> None:
         self._verify = verify
-        self._ssl_context: ssl.SSLContext | None = None  # one for all origins, built at the first request
-        self._limits = limits
+        self._ssl_context: ssl.SSLContext | None = None  # one for all connections, built at the first request
         self._max_origins = max_origins
-        self._pools: OrderedDict[_OriginKey, _OriginPool] = OrderedDict()
-        self._draining: set[_OriginPool] = set()
-        """Evicted while in use; closed by their last user."""
+        self._expiry = keepalive_expiry
+        self._origins: OrderedDict[_OriginKey, _Origin] = OrderedDict()
+        self._in_use = asyncio.Semaphore(_MAX_CONNECTIONS)
+        self._idle_count = 0
+        self._next_sweep = 0.0
         self._closing: set[asyncio.Task[None]] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        pool = self._checkout(_origin_key(request))
+        await self._acquire(request)
         try:
-            response = await pool.transport.handle_async_request(request)
+            origin, address = self._origin(_origin_key(request)), request.url.host
+            transport = self._checkout(origin, address)
         except BaseException:
-            self._release(pool)
+            self._in_use.release()
+            raise
+        try:
+            response = await transport.handle_async_request(request)
+        except BaseException:
+            self._checkin(origin, address, transport, reusable=False)
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)  # an async transport's stream
         return httpx.Response(
             status_code=response.status_code,
             headers=response.headers,
-            stream=_ReleasingStream(response.stream, lambda: self._release(pool)),
+            stream=_ReleasingStream(
+                response.stream, lambda complete: self._checkin(origin, address, transport, reusable=complete)
+            ),
             extensions=response.extensions,
         )
 
     async def aclose(self) -> None:
-        """Close every pool, in use or not (shutdown), and wait for evicted ones still closing."""
-        pools = [*self._pools.values(), *self._draining]
-        self._pools.clear()
-        self._draining.clear()
-        # Every pool gets closed even if one fails; the first failure is then raised.
-        results = await asyncio.gather(
-            *(pool.transport.aclose() for pool in pools), *self._closing, return_exceptions=True
-        )
-        for result in results[: len(pools)]:
-            if isinstance(result, BaseException):
-                raise result
+        """Close every connection, in use or not (shutdown), and wait for those already closing."""
+        origins = list(self._origins.values())
+        self._origins.clear()
+        for origin in origins:
+            self._retire(origin, close_busy=True)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
-    def _checkout(self, key: _OriginKey) -> _OriginPool:
-        pool = self._pools.get(key)
-        if pool is None:
+    async def _acquire(self, request: httpx.Request) -> None:
+        """A slot among ``_MAX_CONNECTIONS`` in use, waiting at most the pool timeout."""
+        if not self._in_use.locked():
+            await self._in_use.acquire()  # free: returns at once
+            return
+        try:
+            async with asyncio.timeout(request.extensions.get("timeout", {}).get("pool")):
+                await self._in_use.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("No outbound connection became free in time", request=request) from exc
+
+    def _origin(self, key: _OriginKey) -> _Origin:
+        origin = self._origins.get(key)
+        if origin is not None:
+            self._origins.move_to_end(key)
+            return origin
+        origin = self._origins[key] = _Origin()
+        while len(self._origins) > self._max_origins:
+            self._retire(self._origins.popitem(last=False)[1], close_busy=False)
+        return origin
+
+    def _checkout(self, origin: _Origin, address: str) -> httpx.AsyncHTTPTransport:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        idle = origin.idle.get(address)
+        transport = None
+        if idle:
+            transport, since = idle.pop()
+            self._idle_count -= 1
+            if now - since > self._expiry:
+                self._close_later(transport)
+                transport = None
+        if transport is None:
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context(verify=self._verify, trust_env=False)
             transport = httpx.AsyncHTTPTransport(
-                verify=self._ssl_context, trust_env=False, limits=self._limits
+                verify=self._ssl_context, trust_env=False, limits=_ONE_CONNECTION
             )
-            pool = self._pools[key] = _OriginPool(transport)
-            while len(self._pools) > self._max_origins:
-                _key, evicted = self._pools.popitem(last=False)
-                evicted.retired = True
-                if evicted.users:
-                    self._draining.add(evicted)
+        origin.busy.add(transport)
+        return transport
+
+    def _checkin(
+        self, origin: _Origin, address: str, transport: httpx.AsyncHTTPTransport, *, reusable: bool
+    ) -> None:
+        self._in_use.release()
+        origin.busy.discard(transport)
+        idle = origin.idle.setdefault(address, [])
+        if (
+            not reusable
+            or origin.retired
+            or len(idle) >= _MAX_IDLE_PER_ORIGIN
+            or self._idle_count >= _MAX_IDLE
+        ):
+            self._close_later(transport)
+            return
+        idle.append((transport, time.monotonic()))
+        self._idle_count += 1
+
+    def _sweep(self, now: float) -> None:
+        """Close the connections idle for longer than the expiry (at most once per expiry period)."""
+        self._next_sweep = now + self._expiry
+        for origin in self._origins.values():
+            for address, idle in list(origin.idle.items()):
+                fresh = [(transport, since) for transport, since in idle if now - since <= self._expiry]
+                for transport, since in idle:
+                    if now - since > self._expiry:
+                        self._close_later(transport)
+                self._idle_count -= len(idle) - len(fresh)
+                if fresh:
+                    origin.idle[address] = fresh
                 else:
-                    self._close_later(evicted)
-        else:
-            self._pools.move_to_end(key)
-        pool.users += 1
-        return pool
+                    del origin.idle[address]
 
-    def _release(self, pool: _OriginPool) -> None:
-        pool.users -= 1
-        if pool.retired and not pool.users and pool in self._draining:
-            self._draining.discard(pool)
-            self._close_later(pool)
+    def _retire(self, origin: _Origin, *, close_busy: bool) -> None:
+        """Close an origin's idle connections now, and those in use now (shutdown) or when they come back
+        (eviction: the exchanges on them finish first)."""
+        origin.retired = True
+        for idle in origin.idle.values():
+            self._idle_count -= len(idle)
+            for transport, _since in idle:
+                self._close_later(transport)
+        origin.idle.clear()
+        if close_busy:
+            for transport in origin.busy:
+                self._close_later(transport)
 
-    def _close_later(self, pool: _OriginPool) -> None:
-        """Close in a task of its own: no request waits for it, and no cancellation interrupts it."""
-        task = asyncio.get_running_loop().create_task(pool.transport.aclose())
+    def _close_later(self, transport: httpx.AsyncHTTPTransport) -> None:
+        task = asyncio.get_running_loop().create_task(transport.aclose())
         self._closing.add(task)
         task.add_done_callback(self._closed)
 
@@ -514,24 +601,25 @@ def _origin_key(request: httpx.Request) -> _OriginKey:
 
 
 class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body that hands its origin pool back when closed (once)."""
+    """A response body that hands its connection back when closed (once), saying if it was read to the end."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[bool], None]) -> None:
         self._stream = stream
-        self._release: Callable[[], None] | None = release
+        self._release: Callable[[bool], None] | None = release
+        self._complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._stream:
             yield chunk
+        self._complete = True
 
     async def aclose(self) -> None:
         release, self._release = self._release, None
         try:
-            # httpcore puts the connection back in the pool only if the body was read to its end.
             await self._stream.aclose()
         finally:
             if release is not None:
-                release()
+                release(self._complete)
 
 
 async def post(

@@ -160,6 +160,33 @@ class TestReuse:
 
         run(go())
 
+    def test_concurrent_posts_reuse_their_connections(self):
+        """Eight posts at once open at most eight connections; eight more reuse them, one each at a time."""
+
+        async def go() -> None:
+            async with KeepAliveServer({"/slow": Reply(delay=0.05)}) as server, make_client(POLICY) as client:
+                url = server.url("a.example", "/slow")
+                await asyncio.gather(*(send(client, url, LOOPBACK) for _ in range(8)))
+                opened = len(server.connections)
+                assert opened <= 8
+                await asyncio.gather(*(send(client, url, LOOPBACK) for _ in range(8)))
+                assert len(server.connections) == opened
+                assert sum(len(conn.hosts) for conn in server.connections) == 16
+
+        run(go())
+
+    def test_idle_connection_expires(self):
+        """A connection idle for longer than the keep-alive expiry is closed, not reused."""
+
+        async def go() -> None:
+            async with KeepAliveServer() as server, make_client(POLICY, keepalive_expiry=0.1) as client:
+                await send(client, server.url("a.example"), LOOPBACK)
+                await asyncio.sleep(0.2)
+                await send(client, server.url("a.example"), LOOPBACK)
+                await until(lambda: server.open_connections == [1])
+
+        run(go())
+
     def test_names_sharing_an_ip_never_share_a_connection(self):
         """Two names resolving to the same IP and port get a connection each, each used for its name only."""
 
@@ -314,6 +341,8 @@ class TestEviction:
         run(go())
 
     def test_max_origins_must_be_positive(self):
-        """A client without room for one origin is a configuration error."""
+        """A client without room for one origin, or without keep-alive time, is a configuration error."""
         with pytest.raises(ConfigurationError):
             make_client(POLICY, max_origins=0)
+        with pytest.raises(ConfigurationError):
+            make_client(POLICY, keepalive_expiry=0)
