@@ -19,8 +19,8 @@ from service.jose.encoding import b64url_decode, b64url_encode
 
 __all__ = ["RESPONSE_CODE_EVENT", "check_response_code", "response_code", "with_response_code"]
 
-RESPONSE_CODE_EVENT: Final = "response_code_issued"
-"""Recorded when a code was handed out: polling that transaction then needs it."""
+RESPONSE_CODE_EVENT: Final = "same_device"
+"""Recorded when a same-device transaction is created: polling it needs its code from then on."""
 _LABEL = b"openid4vp response_code\x00"
 _CODE_BYTES = 16
 

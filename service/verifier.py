@@ -240,6 +240,9 @@ class Verifier:
             profile=profile,
         )
         await self._record(state.id, "created", now, detail=str(state.expires_at))
+        if state.redirect_uri is not None:
+            # From the start, not from the answer: no poll may read this verdict without the code.
+            await self._record(state.id, RESPONSE_CODE_EVENT, now)
         return CreatedTransaction(
             transaction_id=state.id,
             request_uri=request_uri,
@@ -402,7 +405,6 @@ class Verifier:
         await self._deliver_or_release(verdict, state, now)
         if state.redirect_uri is None:
             return {}
-        await self._record(state.id, RESPONSE_CODE_EVENT, now)
         code = response_code(self.keyring.active_sealing.key, state.id_bytes)
         return {"redirect_uri": with_response_code(state.redirect_uri, code)}
 

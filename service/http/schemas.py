@@ -104,7 +104,8 @@ class TransactionEventBody(msgspec.Struct):
     """Something that happened to a transaction."""
 
     event: str
-    """`created`, `request_retrieved`, `response_received`, `verdict_delivered`, `verdict_dead_lettered`."""
+    """`created`, `same_device` (polling needs the response_code), `request_retrieved`,
+    `response_received`, `verdict_delivered`, `verdict_dead_lettered`."""
     at: int
 
 

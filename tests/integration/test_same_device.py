@@ -50,6 +50,8 @@ def _answer(service: RunningService, issuer: Issuer, **body: Any) -> tuple[dict[
     created = service.backend.post(
         "/v1/presentations", json={"protocol": "1.0", "dcql_query": QUERY, **body}
     ).json()
+    early = service.backend.get(f"/v1/presentations/{created['transaction_id']}")
+    assert early.json()["code"] == "response_code.required"  # not even "pending" without the code
     with WalletV1(Holder(KeyPair.generate("ed25519"))) as wallet:
         request = wallet.fetch_request(created["authorization_request_uri"])
         vc = issuer.issue(wallet.holder.id, {"ageOver18": True})
