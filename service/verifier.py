@@ -260,16 +260,16 @@ class Verifier:
 
     def _check_options(self, request: PresentationRequest, profile: str) -> bool:
         """Check the 1.0-only options; answer whether the response must be encrypted."""
+        if request.redirect_uri is not None and not self.recorder.enabled:
+            raise StoreRequired(
+                "store.required", "The same-device flow needs a store to keep the verdict for the front end"
+            )
         if profile != PROFILE_V1:
             if request.response_mode not in {None, "direct_post"} or request.request_uri_method == "post":
                 raise BadBackendRequest(
                     "api.protocol", "direct_post.jwt and request_uri_method post need protocol 1.0"
                 )
             return False
-        if request.redirect_uri is not None and not self.recorder.enabled:
-            raise StoreRequired(
-                "store.required", "The same-device flow needs a store to keep the verdict for the front end"
-            )
         return (request.response_mode or self.config.default_response_mode) == RESPONSE_MODE_DIRECT_POST_JWT
 
     def _check_hint(self, request: PresentationRequest, reference: AskReference) -> None:

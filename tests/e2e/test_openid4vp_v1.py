@@ -488,3 +488,23 @@ def test_sign_in_only_on_1_0(service: RunningService, wallet: WalletV1) -> None:
     assert verdict["result"] == "verified", verdict
     assert verdict["sign_in"]["subject"] == wallet.holder.id
     assert "credentials" not in verdict
+
+
+@pytest.mark.parametrize("protocol", ["draft", "1.0"])
+def test_same_device_needs_somewhere_to_keep_the_verdict(
+    tmp_path_factory: pytest.TempPathFactory, receiver: WebhookReceiver, issuers: Issuers, protocol: str
+) -> None:
+    running = start_service_at(
+        tmp_path_factory.mktemp("nostore"), receiver, issuers.trust_file(), "127.0.0.1", playground=False
+    )
+    try:
+        body = {
+            "protocol": protocol,
+            "definition_id": "age-over-21",
+            "redirect_uri": "https://app.example/done",
+        }
+        answer = running.backend.post("/v1/presentations", json=body)
+        assert answer.status_code == 501, answer.text
+        assert answer.json()["code"] == "store.required"
+    finally:
+        running.stop()

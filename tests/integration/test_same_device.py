@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.actors import Holder, Issuer, KeyPair, WalletV1, WebhookReceiver
+from tests.e2e.actors import Holder, Issuer, KeyPair, Wallet, WalletV1, WebhookReceiver
 from tests.e2e.actors.keys import b64url_decode
 from tests.e2e.conftest import RunningService, start_service_at
 
@@ -89,3 +89,19 @@ def test_a_cross_device_transaction_needs_no_code(service: RunningService, issue
     status = service.backend.get(f"/v1/presentations/{created['transaction_id']}")
     assert status.status_code == 200
     assert status.json()["state"] == "pending"
+
+
+def test_a_draft_wallet_gets_the_redirect_too(service: RunningService, issuer: Issuer) -> None:
+    created = service.backend.post(
+        "/v1/presentations",
+        json={"protocol": "draft", "definition_id": "age-over-18", "redirect_uri": "https://app.example/d"},
+    ).json()
+    with Wallet(Holder(KeyPair.generate("ed25519"))) as wallet:
+        request = wallet.fetch_request(created["authorization_request_uri"])
+        answer = wallet.respond(request, [issuer.issue(wallet.holder.id, {"ageOver18": True})])
+    assert answer.status_code == 200, answer.text
+    code = answer.json()["redirect_uri"].split("#response_code=")[1]
+    read = service.backend.get(
+        f"/v1/presentations/{created['transaction_id']}", params={"response_code": code}
+    )
+    assert read.json()["state"] == "verified"
