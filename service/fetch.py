@@ -42,7 +42,7 @@ from service import outbound
 from service.errors import ConfigurationError, DependencyUnavailable, InvalidRequest
 
 if TYPE_CHECKING:
-    import httpx  # the type of the injected client only; every request goes through outbound
+    from service.outbound import OutboundClient
 
 __all__ = ["CachedFetcher", "FetchFailed", "FetchPolicy", "FetchRefused", "Fetched"]
 
@@ -163,7 +163,7 @@ class CachedFetcher:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: OutboundClient,
         outbound_policy: outbound.OutboundPolicy,
         *,
         clock: Callable[[], float],

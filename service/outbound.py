@@ -23,11 +23,11 @@ under each name per vetted IP, the address the request is pinned to; an idle con
 ``keepalive_expiry`` seconds. A connection is therefore reused only for the host name whose certificate it
 verified, and only when this request's own DNS answer, vetted again just now, contains the IP it is
 connected to. DNS rebinding gains nothing: the reused peer is an address this very request accepted for
-this very name. (An httpx pool keyed by IP alone would hand a connection verified for name A to a
-request for name B resolving to the same IP, skipping B's certificate check.) A response that is not
-read to its end (over ``max_response_bytes``, an error or a timeout mid-body) closes its connection
-instead of returning it. Any other ``httpx.AsyncClient`` still works, with ``Connection: close`` on
-every request, since its pool is keyed by IP only.
+this very name. (A pool keyed by IP alone would hand a connection verified for name A to a request for
+name B resolving to the same IP, skipping B's certificate check.) A response that is not read to its end
+(over ``max_response_bytes``, an error or a timeout mid-body) closes its connection instead of returning
+it. The protocol itself is a lean HTTP/1.1 client (``service.outbound_http11``): webhook delivery is on
+every verification's path, and a general-purpose client cost more CPU than the verification's signatures.
 """
 
 from __future__ import annotations
@@ -42,10 +42,9 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 from urllib.parse import urlsplit
 
-import httpx
-
 from service.errors import ConfigurationError, DependencyUnavailable, Forbidden
-from service.outbound_pool import OriginPools
+from service.outbound_http11 import ProtocolFailure, encode_request
+from service.outbound_pool import ConnectFailure, Destination, OriginPools, PoolTimeout
 
 __all__ = [
     "IPAddress",
@@ -198,9 +197,10 @@ class OutboundTarget:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if _DEFAULT_PORTS[self.scheme] == self.port else f"{host}:{self.port}"
 
-    def pinned_url(self, address: IPAddress) -> httpx.URL:
-        """The same URL with the host replaced by a vetted address."""
-        return httpx.URL(scheme=self.scheme, host=str(address), port=self.port, raw_path=self.path.encode())
+    def pinned_to(self, address: IPAddress) -> Destination:
+        """The connection this URL needs, pinned to a vetted address: TLS still names the original host."""
+        tls_name = self.host if self.scheme == "https" else None
+        return Destination(self.scheme, tls_name, self.host_header, self.port, str(address))
 
 
 @dataclass(frozen=True)
@@ -391,11 +391,12 @@ def make_client(
     return OutboundClient(policy, verify=verify, max_origins=max_origins, keepalive_expiry=keepalive_expiry)
 
 
-class OutboundClient(httpx.AsyncClient):
-    """An ``httpx.AsyncClient`` whose connections are kept per origin name and vetted IP.
+class OutboundClient:
+    """The connections of outbound calls, kept per origin name and vetted IP; ``request`` and ``post`` use it.
 
-    ``request`` and ``post`` leave connections open only with this client. Used on its own, it still never
-    follows redirects and ignores the environment (proxies, certificate paths).
+    It has no defaults of its own to leak (no cookies, auth or extra headers), never follows a redirect and
+    ignores the environment (proxies, certificate paths). ``policy`` is the one it was made for; each call
+    still passes the policy it applies.
     """
 
     def __init__(
@@ -411,16 +412,21 @@ class OutboundClient(httpx.AsyncClient):
                 "config.outbound",
                 "An outbound client needs max_origins >= 1 and a positive keep-alive expiry",
             )
-        super().__init__(
-            follow_redirects=False,
-            trust_env=False,
-            timeout=_timeout(policy),
-            transport=OriginPools(verify=verify, max_origins=max_origins, keepalive_expiry=keepalive_expiry),
-        )
+        self.policy = policy
+        self.pools = OriginPools(verify=verify, max_origins=max_origins, keepalive_expiry=keepalive_expiry)
+
+    async def aclose(self) -> None:
+        await self.pools.aclose()
+
+    async def __aenter__(self) -> OutboundClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 async def post(
-    client: httpx.AsyncClient,
+    client: OutboundClient,
     url: str,
     *,
     body: bytes,
@@ -433,7 +439,7 @@ async def post(
 
 
 async def request(
-    client: httpx.AsyncClient,
+    client: OutboundClient,
     method: str,
     url: str,
     *,
@@ -444,104 +450,54 @@ async def request(
 ) -> OutboundResponse:
     """Check, resolve and send; the whole exchange is bounded by connect_timeout + read_timeout."""
     target = parse_outbound_url(url, policy)
+    outgoing = _encode(target, method, body, headers or {})
     try:
-        # httpx's read timeout is per read, so a server dripping one byte at a time needs this overall cap.
+        # The read timeout is per read, so a server dripping one byte at a time needs this overall cap.
         async with asyncio.timeout(policy.connect_timeout + policy.read_timeout):
             addresses = await resolve_target(target, policy, resolver=resolver)
-            return await _send_pinned(
-                client,
-                target,
-                addresses,
-                method=method,
-                body=body,
-                headers=headers or {},
-                policy=policy,
-                keep_alive=isinstance(client, OutboundClient),
-            )
+            return await _send_pinned(client.pools, target, addresses, outgoing, policy)
     except TimeoutError as exc:
         raise OutboundUnavailable("outbound.timeout", "The destination did not answer in time") from exc
 
 
-async def _send_pinned(
-    client: httpx.AsyncClient,
-    target: OutboundTarget,
-    addresses: Sequence[IPAddress],
-    *,
-    method: str,
-    body: bytes | None,
-    headers: Mapping[str, str],
-    policy: OutboundPolicy,
-    keep_alive: bool,
-) -> OutboundResponse:
-    last_error: httpx.HTTPError | None = None
-    for address in addresses[:_MAX_ADDRESSES_TRIED]:
-        outgoing = _build_request(
-            target, address, method=method, body=body, headers=headers, policy=policy, keep_alive=keep_alive
-        )
-        try:
-            return await _exchange(client, outgoing, policy.max_response_bytes)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            last_error = exc  # nothing was sent yet, so the next address is safe to try
-        except httpx.TimeoutException as exc:
-            raise OutboundUnavailable("outbound.timeout", "The destination did not answer in time") from exc
-        except httpx.HTTPError as exc:
-            raise OutboundUnavailable("outbound.transport", "The exchange with the server failed") from exc
-    raise OutboundUnavailable("outbound.connect", "Could not connect to the destination") from last_error
-
-
-def _build_request(
-    target: OutboundTarget,
-    address: IPAddress,
-    *,
-    method: str,
-    body: bytes | None,
-    headers: Mapping[str, str],
-    policy: OutboundPolicy,
-    keep_alive: bool,
-) -> httpx.Request:
+def _encode(target: OutboundTarget, method: str, body: bytes | None, headers: Mapping[str, str]) -> bytes:
     merged = {
         "user-agent": _USER_AGENT,
         "accept-encoding": "identity",  # a compressed body could inflate far past the size cap
         **{name.lower(): value for name, value in headers.items()},
-        # Only an OutboundClient keys its pools by host name; any other client must not reuse a connection.
-        "connection": "keep-alive" if keep_alive else "close",
-        "host": target.host_header,  # always ours: the caller cannot point the request elsewhere
     }
-    extensions: dict[str, object] = {"timeout": _timeout(policy).as_dict()}
-    if target.scheme == "https" and target.ip is None:
-        # TLS must present and verify the original name, not the IP we connect to.
-        extensions["sni_hostname"] = target.host
-    return httpx.Request(
-        method, target.pinned_url(address), content=body, headers=merged, extensions=extensions
-    )
-
-
-async def _exchange(client: httpx.AsyncClient, outgoing: httpx.Request, limit: int) -> OutboundResponse:
-    response = await client.send(outgoing, stream=True, follow_redirects=False)
     try:
-        body, truncated = await _read_capped(response, limit)
-    finally:
-        await response.aclose()
-    return OutboundResponse(
-        status=response.status_code, headers=dict(response.headers.items()), body=body, truncated=truncated
-    )
+        # Host, Connection and the body's framing are always ours: the caller cannot steer the request.
+        return encode_request(method, target.path, target.host_header, merged.items(), body)
+    except (ValueError, UnicodeError) as exc:
+        raise OutboundRefused("outbound.header", "A request header is not allowed") from exc
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    received = bytearray()
-    async for chunk in response.aiter_bytes():
-        room = limit - len(received)
-        if len(chunk) > room:
-            received += chunk[:room]
-            return bytes(received), True
-        received += chunk
-    return bytes(received), False
-
-
-def _timeout(policy: OutboundPolicy) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=policy.connect_timeout,
-        read=policy.read_timeout,
-        write=policy.read_timeout,
-        pool=policy.connect_timeout,
-    )
+async def _send_pinned(
+    pools: OriginPools,
+    target: OutboundTarget,
+    addresses: Sequence[IPAddress],
+    outgoing: bytes,
+    policy: OutboundPolicy,
+) -> OutboundResponse:
+    last_error: ConnectFailure | None = None
+    for address in addresses[:_MAX_ADDRESSES_TRIED]:
+        try:
+            answer = await pools.exchange(
+                target.pinned_to(address),
+                outgoing,
+                limit=policy.max_response_bytes,
+                connect_timeout=policy.connect_timeout,
+                read_timeout=policy.read_timeout,
+            )
+        except ConnectFailure as exc:
+            last_error = exc  # nothing was sent yet, so the next address is safe to try
+            continue
+        except (TimeoutError, PoolTimeout) as exc:
+            raise OutboundUnavailable("outbound.timeout", "The destination did not answer in time") from exc
+        except ProtocolFailure as exc:
+            raise OutboundUnavailable("outbound.transport", "The exchange with the server failed") from exc
+        return OutboundResponse(
+            status=answer.status, headers=answer.headers, body=answer.body, truncated=answer.truncated
+        )
+    raise OutboundUnavailable("outbound.connect", "Could not connect to the destination") from last_error

@@ -1,10 +1,15 @@
-"""Keep-alive for SSRF-guarded outbound HTTP (the transport under ``service.outbound.OutboundClient``).
+"""Keep-alive for SSRF-guarded outbound HTTP (the connections under ``service.outbound.OutboundClient``).
 
 A connection is reused only for the same origin name (scheme, TLS name, ``Host``, port) — so never lent to
 another host name that happens to resolve to the same IP, which would skip that name's certificate check —
-and only for the vetted IP the request was pinned to after this request's own DNS check. Each connection
-lives in a single-connection transport and serves one exchange at a time; a response not read to its end
-never goes back to the pool. Names are kept least-recently-used, bounded; evicted ones are closed.
+and only for the vetted IP the request was pinned to after this request's own DNS check. A connection
+serves one exchange at a time: taking one is a synchronous pop, so concurrent requests never race for it.
+It goes back to its list only when its response ended where the server said and the server keeps it
+open; otherwise it is closed. Names are kept least-recently-used, bounded; evicted ones are closed.
+
+A connection the server closed while it sat idle is dropped when next taken. One closed in the instant it
+is reused fails before any answer arrives; the exchange is then sent once more on a new connection (the
+request never reached a live server; webhook receivers dedupe by ``webhook-id`` in any case).
 """
 
 from __future__ import annotations
@@ -13,23 +18,48 @@ import asyncio
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 import httpx
 
-__all__ = ["OriginPools"]
+from service.outbound_http11 import Exchanged, Http11Connection, ProtocolFailure
 
-_MAX_CONNECTIONS: Final = 100  # in use at once, all origins (httpx's default); more wait for the pool timeout
+__all__ = ["ConnectFailure", "Destination", "OriginPools", "PoolTimeout"]
+
+_MAX_CONNECTIONS: Final = 100  # in use at once, all origins; more wait for the pool timeout
 _MAX_IDLE_PER_ORIGIN: Final = 16  # as many as the webhook outbox sends at once
 _MAX_IDLE: Final = 100
-_ONE_CONNECTION: Final = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=None)
 
 
-_OriginKey: TypeAlias = tuple[str, str, str, int | None]
-"""Scheme, the name TLS verifies (SNI, else the URL host), the ``Host`` header, and the port."""
+class PoolTimeout(Exception):
+    """No connection slot became free within the connect timeout."""
 
-_Idle: TypeAlias = tuple[httpx.AsyncHTTPTransport, float]
+
+class ConnectFailure(Exception):
+    """No connection could be made (refused, unreachable, TLS handshake or certificate, timeout): nothing
+    was sent, so another address of the same name may be tried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where one exchange goes: the origin name it is for and the vetted address it is pinned to."""
+
+    scheme: str
+    tls_name: str | None
+    """The name TLS sends (SNI) and verifies; None for plain HTTP."""
+    host_header: str
+    port: int
+    address: str
+    """The vetted IP, as text."""
+
+    @property
+    def origin(self) -> _OriginKey:
+        return self.scheme, self.tls_name, self.host_header, self.port
+
+
+_OriginKey: TypeAlias = tuple[str, str | None, str, int]
+_Idle: TypeAlias = tuple[Http11Connection, float]
 """A connection nobody uses, and since when (monotonic seconds)."""
 
 
@@ -40,74 +70,119 @@ class _Origin:
 
     def __init__(self) -> None:
         self.idle: dict[str, list[_Idle]] = {}
-        self.busy: set[httpx.AsyncHTTPTransport] = set()
+        self.busy: set[Http11Connection] = set()
         self.retired = False
         """Evicted or shut down: connections in use are closed when they come back."""
 
 
-class OriginPools(httpx.AsyncBaseTransport):
-    """Keep-alive connections keyed by origin name (at most ``max_origins``, LRU), then by vetted IP.
-
-    Each connection is an httpx transport of its own, holding one connection, used by one exchange at a
-    time: taking one is a synchronous pop, so concurrent requests never race for the same connection (as
-    they do in one shared httpcore pool, where they retry over and over). A connection goes back to its
-    list only when its response body was read to the end; otherwise it is closed. Closing happens in tasks
-    of their own, so no request waits for it and no cancellation interrupts it.
-    """
+class OriginPools:
+    """Keep-alive connections keyed by origin name (at most ``max_origins``, LRU), then by vetted IP."""
 
     def __init__(self, *, verify: ssl.SSLContext | bool, max_origins: int, keepalive_expiry: float) -> None:
         self._verify = verify
-        self._ssl_context: ssl.SSLContext | None = None  # one for all connections, built at the first request
+        self._ssl_context: ssl.SSLContext | None = None  # one for all connections, built at the first use
         self._max_origins = max_origins
         self._expiry = keepalive_expiry
         self._origins: OrderedDict[_OriginKey, _Origin] = OrderedDict()
         self._in_use = asyncio.Semaphore(_MAX_CONNECTIONS)
         self._idle_count = 0
         self._next_sweep = 0.0
-        self._closing: set[asyncio.Task[None]] = set()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await self._acquire(request)
+    async def exchange(
+        self,
+        destination: Destination,
+        request: bytes,
+        *,
+        limit: int,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Exchanged:
+        """Send ``request`` on a kept connection to ``destination`` or a new one; read at most ``limit``
+        body bytes. Raises ``ConnectFailure`` when no connection could be made (nothing was sent),
+        ``ProtocolFailure`` or ``TimeoutError`` once it was sent, ``PoolTimeout`` when no slot frees."""
+        await self._acquire(connect_timeout)
         try:
-            origin, address = self._origin(_origin_key(request)), request.url.host
-            transport = self._checkout(origin, address)
-        except BaseException:
+            return await self._send(destination, request, limit, connect_timeout, read_timeout)
+        finally:
             self._in_use.release()
-            raise
-        try:
-            response = await transport.handle_async_request(request)
-        except BaseException:
-            self._checkin(origin, address, transport, reusable=False)
-            raise
-        assert isinstance(response.stream, httpx.AsyncByteStream)  # an async transport's stream
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_ReleasingStream(
-                response.stream, lambda complete: self._checkin(origin, address, transport, reusable=complete)
-            ),
-            extensions=response.extensions,
-        )
 
     async def aclose(self) -> None:
-        """Close every connection, in use or not (shutdown), and wait for those already closing."""
+        """Close every connection, in use or not (shutdown)."""
         origins = list(self._origins.values())
         self._origins.clear()
         for origin in origins:
             self._retire(origin, close_busy=True)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
 
-    async def _acquire(self, request: httpx.Request) -> None:
-        """A slot among ``_MAX_CONNECTIONS`` in use, waiting at most the pool timeout."""
+    async def _send(
+        self,
+        destination: Destination,
+        request: bytes,
+        limit: int,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Exchanged:
+        origin = self._origin(destination.origin)
+        kept = self._checkout(origin, destination.address)
+        if kept is not None:
+            try:
+                return await self._exchange_on(origin, destination, kept, request, (limit, read_timeout))
+            except ProtocolFailure as failure:
+                if not failure.before_response:
+                    raise
+                # The server closed the idle connection just as it was reused: once more, on a new one.
+        connection = await self._connect(destination, connect_timeout)
+        origin.busy.add(connection)
+        return await self._exchange_on(origin, destination, connection, request, (limit, read_timeout))
+
+    async def _exchange_on(
+        self,
+        origin: _Origin,
+        destination: Destination,
+        connection: Http11Connection,
+        request: bytes,
+        bounds: tuple[int, float],
+    ) -> Exchanged:
+        reusable = False
+        try:
+            limit, read_timeout = bounds
+            response = await connection.exchange(request, limit=limit, read_timeout=read_timeout)
+            reusable = response.reusable
+            return response
+        finally:
+            self._checkin(origin, destination.address, connection, reusable=reusable)
+
+    async def _acquire(self, timeout: float) -> None:
+        """A slot among ``_MAX_CONNECTIONS`` in use, waiting at most ``timeout``."""
         if not self._in_use.locked():
             await self._in_use.acquire()  # free: returns at once
             return
         try:
-            async with asyncio.timeout(request.extensions.get("timeout", {}).get("pool")):
+            async with asyncio.timeout(timeout):
                 await self._in_use.acquire()
         except TimeoutError as exc:
-            raise httpx.PoolTimeout("No outbound connection became free in time", request=request) from exc
+            raise PoolTimeout("No outbound connection became free in time") from exc
+
+    async def _connect(self, destination: Destination, timeout: float) -> Http11Connection:
+        loop = asyncio.get_running_loop()
+        tls = self._tls() if destination.scheme == "https" else None
+        try:
+            async with asyncio.timeout(timeout):
+                _transport, connection = await loop.create_connection(
+                    Http11Connection,
+                    host=destination.address,
+                    port=destination.port,
+                    ssl=tls,
+                    server_hostname=destination.tls_name if tls is not None else None,
+                )
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError (the certificate) is an OSError too
+            raise ConnectFailure(str(exc) or type(exc).__name__) from exc
+        return connection
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            # httpx's context: the certifi roots the service has always used, and no environment overrides.
+            self._ssl_context = httpx.create_ssl_context(verify=self._verify, trust_env=False)
+        return self._ssl_context
 
     def _origin(self, key: _OriginKey) -> _Origin:
         origin = self._origins.get(key)
@@ -119,42 +194,40 @@ class OriginPools(httpx.AsyncBaseTransport):
             self._retire(self._origins.popitem(last=False)[1], close_busy=False)
         return origin
 
-    def _checkout(self, origin: _Origin, address: str) -> httpx.AsyncHTTPTransport:
+    def _checkout(self, origin: _Origin, address: str) -> Http11Connection | None:
         now = time.monotonic()
         if now >= self._next_sweep:
             self._sweep(now)
         idle = origin.idle.get(address)
-        transport = None
-        if idle:
-            transport, since = idle.pop()
+        while idle:
+            connection, since = idle.pop()
             self._idle_count -= 1
-            if now - since > self._expiry:
-                self._close_later(transport)
-                transport = None
-        if transport is None:
-            if self._ssl_context is None:
-                self._ssl_context = httpx.create_ssl_context(verify=self._verify, trust_env=False)
-            transport = httpx.AsyncHTTPTransport(
-                verify=self._ssl_context, trust_env=False, limits=_ONE_CONNECTION
-            )
-        origin.busy.add(transport)
-        return transport
+            if connection.closed or now - since > self._expiry:
+                connection.close()
+                continue
+            origin.busy.add(connection)
+            return connection
+        return None
 
     def _checkin(
-        self, origin: _Origin, address: str, transport: httpx.AsyncHTTPTransport, *, reusable: bool
+        self, origin: _Origin, address: str, connection: Http11Connection, *, reusable: bool
     ) -> None:
-        self._in_use.release()
-        origin.busy.discard(transport)
+        if connection not in origin.busy:
+            return  # already handed back (a retried exchange) or closed by shutdown
+        origin.busy.discard(connection)
         idle = origin.idle.setdefault(address, [])
         if (
             not reusable
+            or connection.closed
             or origin.retired
             or len(idle) >= _MAX_IDLE_PER_ORIGIN
             or self._idle_count >= _MAX_IDLE
         ):
-            self._close_later(transport)
+            connection.close()
+            if not idle:
+                del origin.idle[address]
             return
-        idle.append((transport, time.monotonic()))
+        idle.append((connection, time.monotonic()))
         self._idle_count += 1
 
     def _sweep(self, now: float) -> None:
@@ -162,10 +235,10 @@ class OriginPools(httpx.AsyncBaseTransport):
         self._next_sweep = now + self._expiry
         for origin in self._origins.values():
             for address, idle in list(origin.idle.items()):
-                fresh = [(transport, since) for transport, since in idle if now - since <= self._expiry]
-                for transport, since in idle:
+                fresh = [(conn, since) for conn, since in idle if now - since <= self._expiry]
+                for conn, since in idle:
                     if now - since > self._expiry:
-                        self._close_later(transport)
+                        conn.close()
                 self._idle_count -= len(idle) - len(fresh)
                 if fresh:
                     origin.idle[address] = fresh
@@ -178,47 +251,9 @@ class OriginPools(httpx.AsyncBaseTransport):
         origin.retired = True
         for idle in origin.idle.values():
             self._idle_count -= len(idle)
-            for transport, _since in idle:
-                self._close_later(transport)
+            for connection, _since in idle:
+                connection.close()
         origin.idle.clear()
         if close_busy:
-            for transport in origin.busy:
-                self._close_later(transport)
-
-    def _close_later(self, transport: httpx.AsyncHTTPTransport) -> None:
-        task = asyncio.get_running_loop().create_task(transport.aclose())
-        self._closing.add(task)
-        task.add_done_callback(self._closed)
-
-    def _closed(self, task: asyncio.Task[None]) -> None:
-        self._closing.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: a socket that fails to close has nothing left to tell
-
-
-def _origin_key(request: httpx.Request) -> _OriginKey:
-    url = request.url
-    tls_name = request.extensions.get("sni_hostname") or url.host
-    return url.scheme, str(tls_name), request.headers.get("host", ""), url.port
-
-
-class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body that hands its connection back when closed (once), saying if it was read to the end."""
-
-    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[bool], None]) -> None:
-        self._stream = stream
-        self._release: Callable[[bool], None] | None = release
-        self._complete = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-        self._complete = True
-
-    async def aclose(self) -> None:
-        release, self._release = self._release, None
-        try:
-            await self._stream.aclose()
-        finally:
-            if release is not None:
-                release(self._complete)
+            for connection in origin.busy:
+                connection.close()

@@ -36,13 +36,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
-import httpx
 import msgspec
 import structlog
 
 from service import tracing
 from service.errors import BadBackendRequest, ConfigurationError, Forbidden, VerifierError
 from service.outbound import (
+    OutboundClient,
     OutboundPolicy,
     OutboundRefused,
     OutboundResponse,
@@ -313,7 +313,7 @@ class HttpWebhookSender:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: OutboundClient,
         policy: OutboundPolicy,
         secrets: Sequence[str],
         *,

@@ -37,7 +37,7 @@ from service.jose.jwk import PublicJwk, parse_public_jwk
 from service.strict_json import StrictJsonError, loads_strict
 
 if TYPE_CHECKING:
-    import httpx  # the type of the injected client only; every request goes through outbound
+    from service.outbound import OutboundClient
 
 __all__ = [
     "IssuerKeys",
@@ -118,7 +118,7 @@ class IssuerMetadataResolver:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: OutboundClient,
         policy: outbound.OutboundPolicy,
         *,
         clock: Callable[[], float],

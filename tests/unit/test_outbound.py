@@ -9,12 +9,11 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -393,9 +392,12 @@ class TestResolveTarget:
 # --- Step 3: requests against a real server --- #
 
 
-async def _post(url: str, policy: OutboundPolicy = LOCAL, **kwargs: Any):
+async def _post(
+    url: str, policy: OutboundPolicy = LOCAL, headers: Mapping[str, str] | None = None, **kwargs: Any
+):
     async with make_client(policy) as client:
-        return await post(client, url, body=b'{"a":1}', headers={"x-test": "1"}, policy=policy, **kwargs)
+        headers = {"x-test": "1"} if headers is None else headers
+        return await post(client, url, body=b'{"a":1}', headers=headers, policy=policy, **kwargs)
 
 
 class TestPost:
@@ -472,22 +474,41 @@ class TestPost:
         assert response.ok
         assert len(server.seen) == 1
 
-    def test_client_defaults_are_not_sent(self):
-        """Cookies, auth and default headers of the client never leave with a guarded request; a client
-        not made by make_client (its pool is keyed by IP only) never keeps the connection open."""
-
-        async def go(url: str) -> None:
-            async with httpx.AsyncClient(
-                headers={"authorization": "Bearer secret"}, cookies={"c": "1"}
-            ) as client:
-                await post(client, url, body=b"", headers={}, policy=LOCAL)
-
+    def test_only_the_guards_headers_are_sent(self):
+        """The client has no defaults to leak (cookies, auth, proxies): the request carries the caller's
+        headers and the guard's own, nothing else; Host and the framing are always the guard's."""
         with LocalServer() as server:
-            run(go(server.url()))
-        headers = server.seen[0].headers
-        assert "authorization" not in headers
-        assert "cookie" not in headers
-        assert headers["connection"] == "close"
+            run(_post(server.url()))
+        assert set(server.seen[0].headers) == {
+            "host",
+            "user-agent",
+            "accept-encoding",
+            "x-test",
+            "content-length",
+            "connection",
+        }
+        assert server.seen[0].headers["accept-encoding"] == "identity"
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"host": "elsewhere.example"},
+            {"connection": "close"},
+            {"content-length": "0"},
+            {"transfer-encoding": "chunked"},
+            {"x-a": "1\r\nx-injected: 1"},
+            {"x-a": "1\nx-injected: 1"},
+            {"x-a": "nul\x00"},
+            {"bad name": "1"},
+            {"x-a": "caf\u00e9\u20ac"},
+        ],
+    )
+    def test_header_injection_and_framing_headers_are_refused(self, headers):
+        """A header cannot split the request, smuggle a second one or override Host and framing."""
+        with LocalServer() as server, pytest.raises(OutboundRefused) as caught:
+            run(_post(server.url(), headers=headers))
+        assert caught.value.reason == "outbound.header"
+        assert server.seen == []
 
     def test_connection_refused_is_unavailable(self):
         """No listener: a retryable 503-class failure."""
