@@ -29,14 +29,14 @@ def _leaf(*names: str) -> Callable[[Frames], bool]:
 
 
 # The signature math is a C call; py-spy (without --native) charges it to the Python line making it.
-_CRYPTO_LEAVES = ("_signature_valid (", "sign_jws (", "_verify_ed25519 (", "_sign (service/request_object")
+_CRYPTO_LEAVES = ("crypto_sign_open (", "_signature_valid (", "sign_jws (", "_verify_ed25519 (", "_sign (service/request_object")
 
 RULES: list[tuple[str, Callable[[Frames], bool]]] = [
     ("(idle thread-pool worker)", _leaf("concurrent/futures/thread.py:81")),
     ("(start-up imports)", _has("_find_and_load")),
     ("signature operations (verify + sign)", _leaf(*_CRYPTO_LEAVES)),
     (
-        "webhook delivery (outbox, httpx, TCP connect)",
+        "webhook delivery (outbox, HTTP client, TCP connect)",
         _has("MemoryOutbox._attempt", "HttpWebhookSender.send"),
     ),
     ("response: verification in Python", _has("verify_response")),

@@ -32,7 +32,10 @@ _HTTP_ERROR_CODES = {
 
 
 def _is_wallet_route(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith("/wallet/")
+    # The path as routed, not ``request.url``: building the URL parses the client's Host header, and a
+    # malformed one ("a:b:c") would turn this error answer into a 500.
+    path: str = request.scope["path"]
+    return path.startswith("/wallet/")
 
 
 def _oauth(status: int, error: str, description: str) -> Response[bytes]:

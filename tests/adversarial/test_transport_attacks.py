@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,41 @@ def test_sd_jwt_with_unreferenced_disclosures(
     presentation = wallet.present_sd_jwt(request, issued, extra_disclosures=extra)
     answer = wallet.respond(request, [], sd_jwt_presentations=[presentation])
     expect_rejected(service, created, answer, "sd_jwt.disclosure_unreferenced")
+
+
+# --- The request line and Host header themselves --- #
+
+
+def _raw_exchange(service: RunningService, head: str) -> tuple[int, bytes]:
+    """Send ``head`` as is (httpx would refuse to) and return the status and body of the answer."""
+    host, port = service.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head.encode("latin-1"))
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    status_line, _, rest = received.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8080http:", "a:b:c", "x:99999999999999999999", "[::1"])
+@pytest.mark.parametrize(
+    ("method", "path", "oauth"),
+    [
+        ("GET", "/wallet/requests/not-a-handle", True),
+        ("POST", "/wallet/responses/not-a-handle", True),
+        ("GET", "/v1/presentations/none", False),
+        ("GET", "/no/such/route", False),
+    ],
+)
+def test_malformed_host_header_gets_a_client_error(
+    service: RunningService, host: str, method: str, path: str, oauth: bool
+) -> None:
+    """A Host the URL parser cannot read must not turn the error answer into a 500 (it did: the error
+    handler built the request URL to tell wallet routes from backend ones)."""
+    length = "content-length: 0\r\n" if method == "POST" else ""
+    status, body = _raw_exchange(
+        service, f"{method} {path} HTTP/1.1\r\nhost: {host}\r\n{length}connection: close\r\n\r\n"
+    )
+    assert 400 <= status < 500
+    assert ("error" in json.loads(body)) is oauth
