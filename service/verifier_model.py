@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -82,10 +83,19 @@ class WebhookTargets:
 
     def choose(self, requested: str | None) -> str:
         """The webhook target for a new transaction (the allow-list stops an API key making us a proxy)."""
-        allow_list = self.allow_list
-        if requested is not None and self.allow_loopback and _is_loopback_url(requested):
-            allow_list = (*allow_list, requested)
-        return choose_webhook_url(requested, default=self.default, allow_list=allow_list, policy=self.policy)
+        return _choose(self, requested)
+
+
+# A backend names the same few webhook URLs over and over, and the checks are pure functions of the URL
+# and the configuration: accepted choices are remembered (a refusal raises, so it is never cached).
+@lru_cache(maxsize=256)
+def _choose(targets: WebhookTargets, requested: str | None) -> str:
+    allow_list = targets.allow_list
+    if requested is not None and targets.allow_loopback and _is_loopback_url(requested):
+        allow_list = (*allow_list, requested)
+    return choose_webhook_url(
+        requested, default=targets.default, allow_list=allow_list, policy=targets.policy
+    )
 
 
 def _is_loopback_url(url: str) -> bool:
