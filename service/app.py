@@ -26,7 +26,7 @@ from service.did.did_web import DidWebResolver
 from service.did.resolve import DidResolver
 from service.errors import ConfigurationError
 from service.fetch import CachedFetcher
-from service.http.auth import ApiKeyGuard
+from service.http.auth import ApiKeyCheck, api_key_middleware
 from service.http.backend_routes import (
     DefinitionController,
     OperatorController,
@@ -299,11 +299,11 @@ def create_app(
             await stores.close()
             await http_client.aclose()
 
-    guard = ApiKeyGuard(settings.api_keys, allow_loopback=settings.allow_loopback_without_key)
+    api_keys = ApiKeyCheck(settings.api_keys, allow_loopback=settings.allow_loopback_without_key)
     backend = Router(
         path="/",
         route_handlers=[PresentationController, DefinitionController, OperatorController],
-        guards=[guard],
+        middleware=[api_key_middleware(api_keys)],
     )
     pages = (
         [playground_router(default_webhook=settings.webhook_url, fallback_port=settings.port)]
