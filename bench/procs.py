@@ -127,17 +127,29 @@ class ServiceProcess:
             shutil.copy(source, definitions / source.name)
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
+        keyring = workdir / "keyring.json"
         env = {
             **os.environ,
+            # Production, as deployed: no playground record, keys made beforehand, outbound rules explicit.
+            "VERIFIER_ENVIRONMENT": "production",
+            "VERIFIER_OUTBOUND_ALLOW_HTTP": "true",
+            "VERIFIER_OUTBOUND_PRIVATE_HOSTS": "127.0.0.1",
             "VERIFIER_PORT": str(port),
             "VERIFIER_PUBLIC_URL": url,
             "VERIFIER_TRUST_FILE": str(trust_file),
-            "VERIFIER_KEYRING_PATH": str(workdir / "keyring.json"),
+            "VERIFIER_KEYRING_PATH": str(keyring),
             "VERIFIER_DEFINITIONS_DIR": str(definitions),
             "VERIFIER_WEBHOOK_URL": webhook_url,
             "VERIFIER_TRANSACTION_TTL": str(transaction_ttl),
             "VERIFIER_LOG_LEVEL": "warning",
         }
+        subprocess.run(
+            [sys.executable, "-m", "service", "keys", "generate", "--out", str(keyring)],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         command = [sys.executable, "-m", "service"]
         if core is not None:
             command = ["taskset", "-c", str(core), *command]
