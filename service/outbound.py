@@ -39,6 +39,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, TypeAlias
 from urllib.parse import urlsplit
 
@@ -222,6 +223,9 @@ class OutboundResponse:
 # --- Step 1: static URL checks --- #
 
 
+# Every webhook delivery parses the same few URLs again; the checks are pure, and a refusal raises, so only
+# accepted URLs are remembered (bounded; keyed by the policy too).
+@lru_cache(maxsize=512)
 def parse_outbound_url(url: str, policy: OutboundPolicy) -> OutboundTarget:
     """Apply every check that needs no network; raise ``OutboundRefused`` with the failing rule."""
     _check_url_text(url)
