@@ -144,10 +144,20 @@ class Http11Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
+            # We never ask to switch, so a 101 is a failure even though llhttp completed it as a message.
+            self._outcome = None
             self._failure = ProtocolFailure("the server switched protocols", before_response=False)
         except httptools.HttpParserError as exc:
-            self._failure = ProtocolFailure(f"malformed response: {exc}", before_response=False)
+            self._parse_failed(f"malformed response: {exc}")
         self._settle(waiter)
+
+    def _parse_failed(self, message: str) -> None:
+        if self._outcome is not None:
+            # Bytes after a complete response (e.g. a body on a 204): the response stands, the
+            # connection does not.
+            self._outcome.reusable = False
+            return
+        self._failure = ProtocolFailure(message, before_response=False)
 
     def eof_received(self) -> bool:
         return False  # close our side too
