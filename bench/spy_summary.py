@@ -29,7 +29,13 @@ def _leaf(*names: str) -> Callable[[Frames], bool]:
 
 
 # The signature math is a C call; py-spy (without --native) charges it to the Python line making it.
-_CRYPTO_LEAVES = ("crypto_sign_open (", "_signature_valid (", "sign_jws (", "_verify_ed25519 (", "_sign (service/request_object")
+_CRYPTO_LEAVES = (
+    "crypto_sign_open (",
+    "_signature_valid (",
+    "sign_jws (",
+    "_verify_ed25519 (",
+    "_sign (service/request_object",
+)
 
 RULES: list[tuple[str, Callable[[Frames], bool]]] = [
     ("(idle thread-pool worker)", _leaf("concurrent/futures/thread.py:81")),

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from service.errors import LimitExceeded, MalformedResponse
-from service.strict_json import StrictJsonError, loads_strict, max_nesting
+from service.strict_json import StrictJsonError, loads_strict, nested_deeper_than
 
 __all__ = ["AuthorizationResponse", "ResponseLimits", "WalletError", "parse_response"]
 
@@ -197,7 +197,7 @@ def _json_or_token(value: str | None, limits: ResponseLimits, name: str) -> Any:
 def _json_value(value: str | None, limits: ResponseLimits, name: str) -> Any:
     if value is None:
         return None
-    if max_nesting(value) > limits.max_json_depth:
+    if nested_deeper_than(value, limits.max_json_depth):
         raise LimitExceeded("limits.json_depth", f"The {name} parameter is nested too deeply")
     try:
         return loads_strict(value, max_depth=limits.max_json_depth)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from service.errors import InvalidRequest, LimitExceeded, MalformedResponse
-from service.strict_json import StrictJsonError, loads_strict, max_nesting
+from service.strict_json import StrictJsonError, loads_strict, nested_deeper_than
 
 __all__ = [
     "VpFormatsUnsupported",
@@ -141,7 +141,7 @@ def _common_members(
 def _metadata_object(raw: str) -> Mapping[str, Any]:
     if len(raw) > _MAX_METADATA:
         raise LimitExceeded("limits.wallet_metadata", "wallet_metadata is too large")
-    if max_nesting(raw) > _MAX_DEPTH:
+    if nested_deeper_than(raw, _MAX_DEPTH):
         raise LimitExceeded("limits.json_depth", "wallet_metadata is nested too deeply")
     try:
         value = loads_strict(raw, max_depth=_MAX_DEPTH)

@@ -33,9 +33,13 @@ __all__ = [
 
 _MAX_DID_LENGTH: Final = 4096
 _MAX_DID_URL_LENGTH: Final = _MAX_DID_LENGTH + 256  # a DID plus path, query and fragment
-# DID Core §3.1: did:<method-name>:<method-specific-id>, idchar = ALPHA / DIGIT / "." / "-" / "_" / pct.
-_IDCHAR: Final = r"(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})"
-_DID: Final = re.compile(rf"did:([a-z0-9]+):(?:{_IDCHAR}*:)*{_IDCHAR}+")
+# DID Core §3.1: did:<method-name>:<method-specific-id>, with method-specific-id = *( *idchar ":" ) 1*idchar
+# and idchar = ALPHA / DIGIT / "." / "-" / "_" / pct-encoded. Checked as two cheap scans rather than one
+# alternation per character (~0.4 instead of ~4 µs; every response parses several DIDs): characters from
+# the set, the last not ":", then every "%" opening a pct-encoded triplet. Same language, see
+# tests/property/test_fast_paths.py.
+_DID: Final = re.compile(r"did:([a-z0-9]+):[A-Za-z0-9._:%-]*[A-Za-z0-9._%-]")
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DID_URL_END: Final = re.compile(r"[/?#]")
 
 _LOCAL_RESOLVERS: Final[Mapping[str, Callable[[str], DidDocument]]] = {
@@ -66,7 +70,7 @@ def did_of(did_url: str) -> str:
 def did_method(did: str) -> str:
     """The method name of a DID (``key`` for ``did:key:...``); refuses anything that is not a DID."""
     match = _DID.fullmatch(did) if len(did) <= _MAX_DID_LENGTH else None
-    if match is None:
+    if match is None or ("%" in did and _BAD_PERCENT.search(did) is not None):
         raise DidResolutionFailed("did.invalid", "Not a valid DID")
     return match.group(1)
 

@@ -20,7 +20,7 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import referencing
@@ -122,6 +122,11 @@ _FilterValidator = validators.extend(
 _NO_REMOTE: Final = referencing.Registry()
 
 
+_MEMO_SIZE: Final = 256
+_MEMO_TEXT_LENGTH: Final = 64
+_INT64: Final = range(-(2**63), 2**63)
+
+
 @dataclass(frozen=True, slots=True)
 class FieldFilter:
     """A checked filter schema and its validator."""
@@ -129,14 +134,43 @@ class FieldFilter:
     schema: Mapping[str, Any]
     validator: Any  # a jsonschema validator instance (the library's classes are built dynamically)
     templated: bool
+    answers: dict[tuple[type, Any], bool] = field(default_factory=dict, compare=False, repr=False)
+    """Answers for small scalars: the values filters ask about repeat (``true``, a vct, a type name),
+    and jsonschema takes microseconds for each. A pure function of the value, so a memo changes nothing."""
 
     def accepts(self, value: Any) -> bool:
         """True when ``value`` satisfies the filter (PE "Input Evaluation", step 4.b)."""
+        key = _memo_key(value)
+        if key is None:
+            return self._validate(value)
+        answer = self.answers.get(key)
+        if answer is None:
+            answer = self._validate(value)
+            if len(self.answers) >= _MEMO_SIZE:
+                self.answers.clear()  # bounded; a full memo just starts over
+            self.answers[key] = answer
+        return answer
+
+    def _validate(self, value: Any) -> bool:
         try:
             return bool(self.validator.is_valid(value))
         except (OverflowError, RecursionError):
             # e.g. a float `multipleOf` against a 400-digit integer: no answer, so no satisfied filter.
             return False
+
+
+def _memo_key(value: Any) -> tuple[type, Any] | None:
+    """A key under which every Draft 7 keyword answers alike, or None (not worth or not safe to keep).
+
+    The type is part of the key: ``true``, ``1`` and ``1.0`` are equal in Python, not in JSON Schema.
+    Floats are left out (``0.0`` and ``-0.0`` would share a key), as are long strings and big integers.
+    """
+    kind = type(value)
+    if value is None or kind is bool:
+        return kind, value
+    if (kind is str and len(value) <= _MEMO_TEXT_LENGTH) or (kind is int and value in _INT64):
+        return kind, value
+    return None
 
 
 def compile_filter(schema: object) -> FieldFilter:

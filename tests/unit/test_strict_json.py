@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from service.strict_json import StrictJsonError, loads_strict, max_nesting
+from service.strict_json import (
+    _MISS,
+    StrictJsonError,
+    _decode_fast,
+    loads_strict,
+    max_nesting,
+    nested_deeper_than,
+)
 
 
 class TestLoadsStrict:
@@ -131,6 +138,66 @@ class TestLoadsStrict:
         """JSON bytes must be UTF-8 without a BOM (RFC 8259 §8.1); UTF-16/32 and a BOM are refused."""
         with pytest.raises(StrictJsonError):
             loads_strict('{"alg": "EdDSA"}'.encode(encoding))
+
+
+class TestFastPath:
+    def test_plain_json_takes_the_fast_path(self) -> None:
+        """Text without escapes or duplicates is decoded by msgspec, to the value json would give."""
+        text = (
+            '{"iss": "did:key:z6Mk", "vp": {"a": [1, 2.5, true, null, "x:y"]}, "big": 18446744073709551616}'
+        )
+        value = _decode_fast(text)
+        assert value == loads_strict(text)
+        assert value is not _MISS
+        assert type(value["big"]) is int
+
+    @pytest.mark.parametrize(
+        "text",
+        ['{"a": 1, "a": 2}', '[{"k": {"x": "1:2", "x": "1:2"}}]', '{"a": "\\u0061"}', "[NaN]", "[1e400]"],
+    )
+    def test_other_text_is_left_to_the_checked_decoder(self, text: str) -> None:
+        """Duplicates, any \\u escape and everything msgspec refuses go to the stdlib decoder."""
+        assert _decode_fast(text) is _MISS
+
+    def test_an_escaped_colon_cannot_hide_a_duplicate(self) -> None:
+        """A ":" spelled \\u003a, which would balance the dropped member in the count, is still caught."""
+        with pytest.raises(StrictJsonError, match="^duplicate member$"):
+            loads_strict('{"a": 1, "a": 2, "b": "\\u003a"}')
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
+            ('{"a" 1}', "Expecting ':' delimiter: line 1 column 6 (char 5)"),
+            ("[1] [2]", "Extra data: line 1 column 5 (char 4)"),
+            ('["\\x"]', "Invalid \\escape: line 1 column 3 (char 2)"),
+            ('{"a": 1, "a": 2}', "duplicate member"),
+            ("[NaN]", "non-standard JSON constant"),
+            ("[1e400]", "number out of range"),
+        ],
+    )
+    def test_errors_keep_the_checked_decoders_wording(self, text: str, message: str) -> None:
+        """Whatever msgspec refuses fails with the stdlib decoder's message, as before the fast path."""
+        with pytest.raises(StrictJsonError) as caught:
+            loads_strict(text)
+        assert str(caught.value) == message
+
+
+class TestNestedDeeperThan:
+    @pytest.mark.parametrize(
+        ("text", "limit", "deeper"),
+        [
+            ("[[]]", 1, True),
+            ("[[]]", 2, False),
+            ("[][][][]", 1, False),
+            (b"[{}]", 1, True),
+            ('"[[["', 2, True),
+        ],
+    )
+    def test_compares_the_nesting_with_a_limit(self, text: str | bytes, limit: int, deeper: bool) -> None:
+        """Same answer as max_nesting(text) > limit, brackets inside strings counted alike."""
+        assert nested_deeper_than(text, limit) is deeper
+        assert (max_nesting(text) > limit) is deeper
 
 
 class TestMaxNesting:

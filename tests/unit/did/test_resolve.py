@@ -89,6 +89,21 @@ class TestDidOf:
         assert did_method("did:web:example.com") == "web"
         assert _reason(lambda: did_method("did:web:example.com#key")) == "did.invalid"
 
+    @pytest.mark.parametrize(
+        "did",
+        ["did:web:a%41", "did:web:%41%7e", "did:web:a::b", "did:web::a", "did:ex:a.b-c_d", "did:web:a%4F"],
+    )
+    def test_did_method_accepts_every_form_of_method_specific_id(self, did: str) -> None:
+        """Percent-encoded triplets and empty segments before the last one are DID Core §3.1 syntax."""
+        assert did_method(did) == did.split(":")[1]
+
+    @pytest.mark.parametrize(
+        "did", ["did:web:a%2", "did:web:a%%41", "did:web:a%4g", "did:web:%", "did:web:a%41:", "did:web:a:"]
+    )
+    def test_did_method_refuses_broken_percent_encoding_and_a_final_colon(self, did: str) -> None:
+        """Every "%" opens a triplet of two hex digits, and the last segment is never empty."""
+        assert _reason(lambda: did_method(did)) == "did.invalid"
+
 
 class TestResolveLocal:
     def test_dispatches_did_key(self) -> None:

@@ -23,6 +23,34 @@ AGE_21 = {
 }
 
 
+class TestMemo:
+    def test_true_one_and_one_point_zero_are_answered_apart(self) -> None:
+        """JSON Schema tells true, 1 and 1.0 apart, so the memo does too, whichever came first."""
+        const_true = compile_filter({"const": True})
+        assert [const_true.accepts(value) for value in (1, True, 1.0, True, 1)] == [
+            False,
+            True,
+            False,
+            True,
+            False,
+        ]
+        integer = compile_filter({"type": "integer"})
+        assert [integer.accepts(value) for value in (True, 1, 1.0, 1)] == [False, True, True, True]
+
+    def test_repeated_values_are_answered_from_the_memo(self) -> None:
+        """A repeated small scalar is validated once; floats, long strings and containers every time."""
+        filter_ = compile_filter({"type": "string", "enum": ["urn:eudi:pid:1"]})
+        for value in ("urn:eudi:pid:1", "urn:eudi:pid:1", "x" * 65, 2.5, ["urn:eudi:pid:1"], None, 2**70):
+            filter_.accepts(value)
+        assert set(filter_.answers) == {(str, "urn:eudi:pid:1"), (type(None), None)}
+
+    def test_memo_is_bounded(self) -> None:
+        """However many distinct values arrive, the memo keeps at most 256 answers."""
+        filter_ = compile_filter({"type": "integer", "minimum": 100})
+        assert [filter_.accepts(value) for value in range(1000)] == [value >= 100 for value in range(1000)]
+        assert len(filter_.answers) <= 256
+
+
 class TestDraft7:
     def test_plain_keywords_are_enforced(self) -> None:
         """const/contains/pattern behave as Draft 7 says."""
