@@ -16,6 +16,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
@@ -80,6 +81,9 @@ class ResponseKey:
         }
 
 
+# The request object (its public half) and the response (its private half) derive the same key; when one
+# replica serves both, the second derivation (a P-256 scalar multiplication and a thumbprint) is skipped.
+@lru_cache(maxsize=1024)
 def derive_response_key(secret: bytes, transaction_id: bytes) -> ResponseKey:
     """Derive the transaction's response-encryption key from the server secret (HKDF, RFC 5869)."""
     if len(secret) < _MIN_SECRET_BYTES:
