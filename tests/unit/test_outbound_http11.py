@@ -8,33 +8,20 @@ unknown state, or a request a header could split.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httptools
 import pytest
-import uvloop
 from hypothesis import given
 from hypothesis import strategies as st
 
 from service.outbound import OutboundPolicy, OutboundUnavailable, make_client, post, request
 from service.outbound_http11 import encode_request
+from tests.support.event_loops import each_event_loop, run  # noqa: F401 (a fixture, used by name)
 
-_runner: Any = asyncio.run
-
-
-@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
-def _event_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every exchange runs on the standard loop and on uvloop, whose transports the service runs on."""
-    monkeypatch.setattr(
-        sys.modules[__name__], "_runner", uvloop.run if request.param == "uvloop" else asyncio.run
-    )
-
-
-def run(coro: Any) -> Any:
-    return _runner(coro)
+pytestmark = pytest.mark.usefixtures("each_event_loop")
 
 
 POLICY = OutboundPolicy(allow_http=True, allow_private=True, connect_timeout=2, read_timeout=2)

@@ -8,17 +8,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvloop
 
 from service.errors import ConfigurationError
 from service.outbound import IPAddress, OutboundClient, OutboundPolicy, OutboundUnavailable, make_client, post
+from tests.support.event_loops import each_event_loop, run  # noqa: F401 (a fixture, used by name)
 from tests.unit.test_outbound import certificate
 
 NAMES = frozenset({"a.example", "b.example", "sink.example", "other.example"})
@@ -139,19 +137,7 @@ async def send(
     return response.status, response.body, response.truncated
 
 
-_runner: Any = asyncio.run
-
-
-@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
-def _event_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs on the standard loop and on uvloop, whose transports the service runs on."""
-    monkeypatch.setattr(
-        sys.modules[__name__], "_runner", uvloop.run if request.param == "uvloop" else asyncio.run
-    )
-
-
-def run(coro: Any) -> Any:
-    return _runner(coro)
+pytestmark = pytest.mark.usefixtures("each_event_loop")
 
 
 LOOPBACK = Dns(
