@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 
 from service import tracing
 from service.clock import Clock, SystemClock
@@ -34,8 +36,9 @@ from service.http.backend_routes import (
     PublicController,
 )
 from service.http.errors import exception_handlers
-from service.http.metrics_middleware import metrics_middleware
+from service.http.metrics_middleware import RequestRecorder, metrics_middleware
 from service.http.playground import playground_router
+from service.http.wallet_lane import WalletLane
 from service.http.wallet_routes import WalletController
 from service.issuer_keys import IssuerMetadataResolver
 from service.issuer_keys.jwks import FetchedJwks
@@ -310,12 +313,13 @@ def create_app(
         if playground
         else []
     )
-    return Litestar(
+    http_metrics = RequestRecorder(metrics)
+    app = VerifierApp(
         route_handlers=[backend, PublicController, WalletController, *pages],
         dependencies={"verifier": Provide(lambda: verifier, sync_to_thread=False)},
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         lifespan=[traced, lifespan],  # tracing starts first and stops last: the outbox's last sends count
-        middleware=[metrics_middleware(metrics)],
+        middleware=[metrics_middleware(http_metrics)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="SIOP verifier",
@@ -327,3 +331,26 @@ def create_app(
         logging_config=None,  # logging is configured once, by the process entry point (service.logging)
         debug=False,
     )
+    app.wallet_lane = WalletLane(app, verifier, http_metrics, max_body=settings.max_body_bytes)
+    return app
+
+
+class VerifierApp(Litestar):
+    """The app; the wallet routes are answered by ``WalletLane`` before the framework routes a request."""
+
+    wallet_lane: WalletLane | None = None
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        lane = self.wallet_lane
+        if (
+            lane is not None
+            and scope["type"] == ScopeType.HTTP
+            and await lane.serve(cast(HTTPScope, scope), cast(Receive, receive), cast(Send, send))
+        ):
+            return
+        await super().__call__(scope, receive, send)

@@ -7,7 +7,7 @@ with their traceback, never with request data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import structlog
@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException
 from service.errors import BackendError, VerifierError, safe_description
 from service.http.schemas import OAuthErrorBody, ProblemDetails
 
-__all__ = ["exception_handlers"]
+__all__ = ["exception_handlers", "render_exception"]
 
 log = structlog.get_logger("service.http")
 _PROBLEM_TYPE = "https://siop-verifier.dev/problems/"
@@ -117,3 +117,13 @@ exception_handlers = {
     RecursionError: handle_too_deep,
     Exception: handle_unexpected,
 }
+
+
+def render_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """The answer the app's exception handlers give for ``exc`` (the most specific class wins), for code
+    that serves requests outside the framework's handler chain."""
+    for kind in type(exc).__mro__:
+        handler = exception_handlers.get(kind)
+        if handler is not None:
+            return cast(Response[bytes], handler(request, exc))  # type: ignore[operator]
+    return handle_unexpected(request, exc)

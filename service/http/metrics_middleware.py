@@ -10,25 +10,34 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import Metrics, route_label
 
-__all__ = ["metrics_middleware"]
+__all__ = ["RequestRecorder", "metrics_middleware"]
 
 
-def metrics_middleware(metrics: Metrics) -> Any:
-    """A Litestar middleware factory recording into ``metrics``."""
-    # Labels are bounded (route names x statuses), so their children are looked up once and kept:
-    # prometheus_client's labels() takes a lock and builds a key on every call.
-    counters: dict[tuple[str, int], Any] = {}
-    timers: dict[str, Any] = {}
+class RequestRecorder:
+    """Counts and times requests by a bounded route name and status."""
 
-    def record(route: str, status: int, seconds: float) -> None:
-        counter = counters.get((route, status))
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        # Labels are bounded (route names x statuses), so their children are looked up once and kept:
+        # prometheus_client's labels() takes a lock and builds a key on every call.
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
+
+    def record(self, route: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((route, status))
         if counter is None:
-            counter = counters[route, status] = metrics.requests.labels(route=route, status=str(status))
-        timer = timers.get(route)
+            counter = self._counters[route, status] = self._metrics.requests.labels(
+                route=route, status=str(status)
+            )
+        timer = self._timers.get(route)
         if timer is None:
-            timer = timers[route] = metrics.request_seconds.labels(route=route)
+            timer = self._timers[route] = self._metrics.request_seconds.labels(route=route)
         counter.inc()
         timer.observe(seconds)
+
+
+def metrics_middleware(recorder: RequestRecorder) -> Any:
+    """A Litestar middleware factory recording into ``recorder``."""
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,7 +57,7 @@ def metrics_middleware(metrics: Metrics) -> Any:
             try:
                 await app(scope, receive, recording_send)
             finally:
-                record(route, status, time.perf_counter() - started)
+                recorder.record(route, status, time.perf_counter() - started)
 
         return middleware
 
