@@ -37,7 +37,9 @@ _RESPONSES: Final = "/wallet/responses/"
 _JWT_HEADERS: Final = [(b"content-type", REQUEST_OBJECT_MEDIA_TYPE.encode()), (b"cache-control", b"no-store")]
 _JSON_HEADERS: Final = [(b"cache-control", b"no-store"), (b"content-type", b"application/json")]
 
-Served = Callable[[str, HTTPScope, Receive], Awaitable[tuple[bytes, list[tuple[bytes, bytes]]]]]
+Answered = tuple[bytes, list[tuple[bytes, bytes]]]
+"""A 200's body and headers."""
+Served = Callable[[str, HTTPScope, Receive], Awaitable[Answered]]
 
 
 class WalletLane:
@@ -58,7 +60,7 @@ class WalletLane:
             return False
         endpoint, handle = route
         started = time.perf_counter()
-        status = 200
+        status = 500  # as the framework's metrics count a request that never answered (e.g. cancelled)
         structlog.contextvars.clear_contextvars()
         try:
             body, headers = await endpoint(handle, scope, receive)
@@ -66,6 +68,7 @@ class WalletLane:
             status = await self._answer_error(scope, receive, send, exc)
         else:
             await _answer(send, body, headers)
+            status = 200
         finally:
             self._recorder.record(route_label(scope["path"]), status, time.perf_counter() - started)
         return True
@@ -86,16 +89,16 @@ class WalletLane:
             return None
         return endpoint, handle
 
-    async def _request_object(self, handle: str, scope: HTTPScope, receive: Receive) -> Any:
+    async def _request_object(self, handle: str, scope: HTTPScope, receive: Receive) -> Answered:
         token = await self._verifier.request_object(handle)
         return token.encode(), _JWT_HEADERS
 
-    async def _request_object_post(self, handle: str, scope: HTTPScope, receive: Receive) -> Any:
+    async def _request_object_post(self, handle: str, scope: HTTPScope, receive: Receive) -> Answered:
         wallet = parse_wallet_post(await self._read_body(scope, receive))
         token = await self._verifier.request_object(handle, wallet=wallet)
         return token.encode(), _JWT_HEADERS
 
-    async def _response(self, handle: str, scope: HTTPScope, receive: Receive) -> Any:
+    async def _response(self, handle: str, scope: HTTPScope, receive: Receive) -> Answered:
         answer = await self._verifier.respond(handle, await self._read_body(scope, receive))
         return msgspec.json.encode(answer), _JSON_HEADERS
 
