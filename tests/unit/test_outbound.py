@@ -35,6 +35,7 @@ from service.outbound import (
     resolve_target,
     system_resolver,
 )
+from tests.support.event_loops import each_event_loop, run  # noqa: F401 (a fixture, used by name)
 
 LOCAL = OutboundPolicy(allow_http=True, allow_private=True, connect_timeout=2, read_timeout=2)
 
@@ -153,10 +154,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 # --- Step 1: static checks --- #
@@ -400,6 +397,7 @@ async def _post(
         return await post(client, url, body=b'{"a":1}', headers=headers, policy=policy, **kwargs)
 
 
+@pytest.mark.usefixtures("each_event_loop")
 class TestPost:
     def test_returns_status_headers_and_body(self):
         """A 2xx comes back with lower-case headers and the body; the server saw our POST."""
@@ -574,6 +572,7 @@ def tls_pair(tmp_path_factory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, client
 
 
+@pytest.mark.usefixtures("each_event_loop")
 class TestTlsPinning:
     @staticmethod
     async def _post_tls(url: str, host: str, client_context: ssl.SSLContext) -> Any:
