@@ -125,14 +125,18 @@ class OriginPools:
         kept = self._checkout(origin, destination.address)
         if kept is not None:
             try:
-                return await self._exchange_on(origin, destination, kept, request, (limit, read_timeout))
+                return await self._exchange_on(
+                    origin, destination, kept, request, limit=limit, read_timeout=read_timeout
+                )
             except ProtocolFailure as failure:
                 if not failure.before_response:
                     raise
                 # The server closed the idle connection just as it was reused: once more, on a new one.
         connection = await self._connect(destination, connect_timeout)
         origin.busy.add(connection)
-        return await self._exchange_on(origin, destination, connection, request, (limit, read_timeout))
+        return await self._exchange_on(
+            origin, destination, connection, request, limit=limit, read_timeout=read_timeout
+        )
 
     async def _exchange_on(
         self,
@@ -140,11 +144,12 @@ class OriginPools:
         destination: Destination,
         connection: Http11Connection,
         request: bytes,
-        bounds: tuple[int, float],
+        *,
+        limit: int,
+        read_timeout: float,
     ) -> Exchanged:
         reusable = False
         try:
-            limit, read_timeout = bounds
             response = await connection.exchange(request, limit=limit, read_timeout=read_timeout)
             reusable = response.reusable
             return response
