@@ -209,7 +209,17 @@ class Http11Connection(asyncio.Protocol):
         if self._outcome is not None:
             return
         status = self._parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
+        if not 100 <= status <= 599:  # llhttp takes any three digits; RFC 9110 §15 defines 1xx-5xx
+            self._failure = self._failure or ProtocolFailure(
+                f"invalid status {status}", before_response=False
+            )
+            return
+        if status == 101:  # never asked for, with or without an Upgrade header (llhttp flags only the latter)
+            self._failure = self._failure or ProtocolFailure(
+                "the server switched protocols", before_response=False
+            )
+            return
+        if 100 <= status < 200:
             self._headers, self._header_bytes, self._header_count, self._framed = {}, 0, 0, False
             return  # an interim answer: the real one follows
         self._status = status

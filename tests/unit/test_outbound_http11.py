@@ -170,9 +170,23 @@ class TestResponses:
             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nok",
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
             b"HTTP/1.1 200 OK\r\n" + b"x-h: 1\r\n" * 101 + b"content-length: 0\r\n\r\n",
+            b"HTTP/1.1 000 Zero\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 600 Beyond\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * 70_000 + b"\r\ncontent-length: 0\r\n\r\n",
         ],
-        ids=["upgrade", "bad-status", "not-http", "two-lengths", "bad-chunk", "many-headers", "huge-header"],
+        ids=[
+            "upgrade",
+            "bad-status",
+            "not-http",
+            "two-lengths",
+            "bad-chunk",
+            "many-headers",
+            "status-000",
+            "status-600",
+            "101-without-upgrade",
+            "huge-header",
+        ],
     )
     def test_malformed_answers_fail_the_exchange(self, answer):
         [outcome], _ = _scenario([[Step(answer)]])
