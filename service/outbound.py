@@ -157,7 +157,8 @@ class OutboundPolicy:
     connect_timeout: float = 5
     """Seconds for DNS and for each TCP+TLS connect."""
     read_timeout: float = 10
-    """Seconds between bytes. The whole exchange is capped at connect_timeout + read_timeout."""
+    """Seconds for the whole answer once the request is sent. The whole exchange (DNS, connecting, the
+    answer) is capped at connect_timeout + read_timeout."""
     max_response_bytes: int = 64 * 1024
     """Bytes of response body read at most; the rest is dropped and the response marked truncated."""
 
@@ -456,7 +457,7 @@ async def request(
     target = parse_outbound_url(url, policy)
     outgoing = _encode(target, method, body, headers or {})
     try:
-        # The read timeout is per read, so a server dripping one byte at a time needs this overall cap.
+        # One bound over everything: several slow DNS answers and connection attempts add up otherwise.
         async with asyncio.timeout(policy.connect_timeout + policy.read_timeout):
             addresses = await resolve_target(target, policy, resolver=resolver)
             return await _send_pinned(client.pools, target, addresses, outgoing, policy)

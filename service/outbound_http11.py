@@ -106,7 +106,8 @@ class Http11Connection(asyncio.Protocol):
     # --- the exchange --- #
 
     async def exchange(self, request: bytes, *, limit: int, read_timeout: float) -> Exchanged:
-        """Send ``request`` and wait for its response; no byte may take longer than ``read_timeout``."""
+        """Send ``request`` and wait for its response, all of which must arrive within ``read_timeout``
+        (a server dripping one byte at a time cannot hold the exchange open)."""
         if self.closed or self._transport is None:
             raise ProtocolFailure("the connection is closed", before_response=True)
         waiter: asyncio.Future[Exchanged] = self._loop.create_future()
