@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -35,6 +35,7 @@ from service.http.backend_routes import (
     PresentationController,
     PublicController,
 )
+from service.http.create_lane import CreateLane
 from service.http.errors import exception_handlers
 from service.http.metrics_middleware import RequestRecorder, metrics_middleware
 from service.http.playground import playground_router
@@ -331,14 +332,33 @@ def create_app(
         logging_config=None,  # logging is configured once, by the process entry point (service.logging)
         debug=False,
     )
-    app.wallet_lane = WalletLane(app, verifier, http_metrics, max_body=settings.max_body_bytes)
+    app.lanes = (
+        WalletLane(app, verifier, http_metrics, max_body=settings.max_body_bytes),
+        CreateLane(
+            app,
+            verifier,
+            http_metrics,
+            api_keys=api_keys,
+            max_body=settings.max_body_bytes,
+            framework=app.framework,
+        ),
+    )
     return app
 
 
-class VerifierApp(Litestar):
-    """The app; the wallet routes are answered by ``WalletLane`` before the framework routes a request."""
+class Lane(Protocol):
+    async def serve(self, scope: HTTPScope, receive: Receive, send: Send) -> bool: ...
 
-    wallet_lane: WalletLane | None = None
+
+class VerifierApp(Litestar):
+    """The app; the hot routes are answered by lanes (``WalletLane``, ``CreateLane``) before the framework
+    routes a request, each with the answers of the documented handlers."""
+
+    lanes: tuple[Lane, ...] = ()
+
+    async def framework(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
+        """The request as the framework alone serves it."""
+        await super().__call__(scope, receive, send)
 
     async def __call__(
         self,
@@ -346,11 +366,8 @@ class VerifierApp(Litestar):
         receive: Receive | LifeSpanReceive,
         send: Send | LifeSpanSend,
     ) -> None:
-        lane = self.wallet_lane
-        if (
-            lane is not None
-            and scope["type"] == ScopeType.HTTP
-            and await lane.serve(cast(HTTPScope, scope), cast(Receive, receive), cast(Send, send))
-        ):
-            return
+        if scope["type"] == ScopeType.HTTP:
+            for lane in self.lanes:
+                if await lane.serve(cast(HTTPScope, scope), cast(Receive, receive), cast(Send, send)):
+                    return
         await super().__call__(scope, receive, send)

@@ -27,7 +27,7 @@ from service.http.schemas import (
 from service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from service.presentation_exchange import DefinitionEntry
 from service.stores import DeadLetters
-from service.verifier import PresentationRequest
+from service.verifier import PresentationRequest, Verifier
 
 __all__ = ["DefinitionController", "OperatorController", "PresentationController", "PublicController"]
 
@@ -66,31 +66,7 @@ class PresentationController(Controller):
         self, data: JSONBody[CreatePresentationBody], verifier: VerifierDep
     ) -> CreatedPresentation:
         """Seal a new transaction; give `authorization_request_uri` to the wallet as a link or QR code."""
-        webhook_url = verifier.webhooks.choose(data.webhook_url)
-        created = await verifier.create(
-            PresentationRequest(
-                definition_id=data.definition_id,
-                presentation_definition=data.presentation_definition,
-                webhook_url=webhook_url,
-                correlation_id=data.correlation_id,
-                sign_in=data.sign_in,
-                id_token_hint=data.id_token_hint,
-                protocol=data.protocol,
-                dcql_query=data.dcql_query,
-                response_mode=data.response_mode,
-                client_id_prefix=data.client_id_prefix,
-                request_uri_method=data.request_uri_method,
-                redirect_uri=data.redirect_uri,
-            )
-        )
-        return CreatedPresentation(
-            transaction_id=created.transaction_id,
-            request_uri=created.request_uri,
-            authorization_request_uri=created.authorization_request_uri,
-            client_id=created.client_id,
-            expires_at=_rfc3339(created.expires_at),
-            qr_code=qr_code(created.authorization_request_uri, data.qr) if data.qr else None,
-        )
+        return await create_presentation(verifier, data)
 
     @get(
         "/{transaction_id:str}",
@@ -234,3 +210,32 @@ class PublicController(Controller):
         if not await verifier.ready():
             raise DependencyUnavailable("dependency.not_ready", "The verifier is not ready")
         return Health(status="ready")
+
+
+async def create_presentation(verifier: Verifier, data: CreatePresentationBody) -> CreatedPresentation:
+    """The use case behind ``POST /v1/presentations`` (also served by ``service.http.create_lane``)."""
+    webhook_url = verifier.webhooks.choose(data.webhook_url)
+    created = await verifier.create(
+        PresentationRequest(
+            definition_id=data.definition_id,
+            presentation_definition=data.presentation_definition,
+            webhook_url=webhook_url,
+            correlation_id=data.correlation_id,
+            sign_in=data.sign_in,
+            id_token_hint=data.id_token_hint,
+            protocol=data.protocol,
+            dcql_query=data.dcql_query,
+            response_mode=data.response_mode,
+            client_id_prefix=data.client_id_prefix,
+            request_uri_method=data.request_uri_method,
+            redirect_uri=data.redirect_uri,
+        )
+    )
+    return CreatedPresentation(
+        transaction_id=created.transaction_id,
+        request_uri=created.request_uri,
+        authorization_request_uri=created.authorization_request_uri,
+        client_id=created.client_id,
+        expires_at=_rfc3339(created.expires_at),
+        qr_code=qr_code(created.authorization_request_uri, data.qr) if data.qr else None,
+    )

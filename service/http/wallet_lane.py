@@ -30,7 +30,7 @@ from service.verifier import Verifier
 from service.vocabulary import REQUEST_OBJECT_MEDIA_TYPE
 from service.wallet_metadata import parse_wallet_post
 
-__all__ = ["WalletLane"]
+__all__ = ["WalletLane", "answer", "answer_error"]
 
 _REQUESTS: Final = "/wallet/requests/"
 _RESPONSES: Final = "/wallet/responses/"
@@ -65,9 +65,9 @@ class WalletLane:
         try:
             body, headers = await endpoint(handle, scope, receive)
         except Exception as exc:  # noqa: BLE001 - every failure is rendered by the app's own handlers
-            status = await self._answer_error(scope, receive, send, exc)
+            status = await answer_error(self._app, scope, receive, send, exc)
         else:
-            await _answer(send, body, headers)
+            await answer(send, 200, body, headers)
             status = 200
         finally:
             self._recorder.record(route_label(scope["path"]), status, time.perf_counter() - started)
@@ -123,12 +123,14 @@ class WalletLane:
             elif event["type"] == "http.disconnect":
                 raise InternalServerException("client disconnected prematurely")
 
-    async def _answer_error(self, scope: HTTPScope, receive: Receive, send: Send, exc: Exception) -> int:
-        scope["app"] = scope["litestar_app"] = self._app  # what the framework sets before any handler
-        request: Request[Any, Any, Any] = Request(scope, receive)
-        response = render_exception(request, exc)
-        await response.to_asgi_response(None, request)(scope, receive, send)
-        return response.status_code or 500
+
+async def answer_error(app: Litestar, scope: HTTPScope, receive: Receive, send: Send, exc: Exception) -> int:
+    """Answer ``exc`` as the app's exception handlers do; the status sent."""
+    scope["app"] = scope["litestar_app"] = app  # what the framework sets before any handler
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    response = render_exception(request, exc)
+    await response.to_asgi_response(None, request)(scope, receive, send)
+    return response.status_code or 500
 
 
 def _content_length(scope: HTTPScope) -> int | None:
@@ -142,10 +144,11 @@ def _content_length(scope: HTTPScope) -> int | None:
     return None
 
 
-async def _answer(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Send a whole response: ``headers`` plus its Content-Length, then ``body``."""
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
-        "status": 200,
+        "status": status,
         "headers": [*headers, (b"content-length", str(len(body)).encode())],
     }
     await send(start)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -23,74 +22,14 @@ import pytest
 from litestar import Litestar
 
 from service.app import VerifierApp, create_app
+from service.http.wallet_lane import WalletLane
 from service.jose.encoding import b64url_decode
 from service.keys import generate_keyring
 from service.settings import load_settings
+from tests.support.asgi import Exchange
 
 NOW = 1_790_000_000.0
 MAX_BODY = 4096
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-    def comparable(self) -> tuple[int, list[tuple[bytes, bytes]], Any]:
-        body: Any = self.body
-        if (b"content-type", b"application/oauth-authz-req+jwt") in self.headers:
-            body = self.body.split(b".")[:2]  # the ES256 signature differs on every signing
-        return self.status, sorted(self.headers), body
-
-
-@dataclass
-class Exchange:
-    """One request at the ASGI level: ``chunks`` are the body's messages, ``disconnect`` ends it early."""
-
-    method: str
-    path: str
-    chunks: list[bytes] = field(default_factory=lambda: [b""])
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    disconnect: bool = False
-
-    async def send_to(self, app: Callable[..., Any]) -> Answer:
-        messages: list[dict[str, Any]] = [
-            {"type": "http.request", "body": chunk, "more_body": index < len(self.chunks) - 1}
-            for index, chunk in enumerate(self.chunks)
-        ]
-        if self.disconnect:
-            messages[-1]["more_body"] = True
-            messages.append({"type": "http.disconnect"})
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": self.method,
-            "scheme": "http",
-            "path": self.path,
-            "raw_path": self.path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"verifier.test"), *self.headers],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-        }
-        await app(scope, receive, send)
-        start = next(message for message in sent if message["type"] == "http.response.start")
-        body = b"".join(
-            message.get("body", b"") for message in sent if message["type"] == "http.response.body"
-        )
-        return Answer(start["status"], [(bytes(n).lower(), bytes(v)) for n, v in start["headers"]], body)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +45,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> VerifierApp:
     )
     built = create_app(settings, clock=lambda: NOW, keyring=generate_keyring())
     assert isinstance(built, VerifierApp)
-    assert built.wallet_lane is not None
     return built
 
 
@@ -249,8 +187,7 @@ def test_case_list_is_complete(app: VerifierApp) -> None:
 def test_the_lane_takes_the_wallet_routes_and_nothing_else(app: VerifierApp) -> None:
     """The lane must actually serve the wallet routes (else the comparison above compares the framework
     with itself), and leave every other route alone."""
-    lane = app.wallet_lane
-    assert lane is not None
+    [lane] = [lane for lane in app.lanes if isinstance(lane, WalletLane)]
     served: list[str] = []
     original = lane.serve
 
