@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -37,6 +37,7 @@ from service.http.backend_routes import (
 )
 from service.http.create_lane import CreateLane
 from service.http.errors import exception_handlers
+from service.http.lane import Lane
 from service.http.metrics_middleware import RequestRecorder, metrics_middleware
 from service.http.playground import playground_router
 from service.http.wallet_lane import WalletLane
@@ -344,10 +345,6 @@ def create_app(
         ),
     )
     return app
-
-
-class Lane(Protocol):
-    async def serve(self, scope: HTTPScope, receive: Receive, send: Send) -> bool: ...
 
 
 class VerifierApp(Litestar):

@@ -14,7 +14,6 @@ to the same answers.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -25,9 +24,9 @@ from litestar.types import HTTPScope, Receive, ReceiveMessage, Send
 from service.errors import Unauthorized
 from service.http.auth import ApiKeyCheck
 from service.http.backend_routes import create_presentation
+from service.http.lane import Answered, serve_use_case
 from service.http.metrics_middleware import RequestRecorder
 from service.http.schemas import CreatePresentationBody
-from service.http.wallet_lane import answer, answer_error
 from service.verifier import Verifier
 
 __all__ = ["CreateLane"]
@@ -80,17 +79,19 @@ class CreateLane:
     async def _create(
         self, scope: HTTPScope, receive: Receive, send: Send, data: CreatePresentationBody
     ) -> None:
-        started = time.perf_counter()
-        status = 500  # as the framework's metrics count a request that never answered
-        try:
+        async def use_case() -> Answered:
             created = await create_presentation(self._verifier, data)
-        except Exception as exc:  # noqa: BLE001 - every failure is rendered by the app's own handlers
-            status = await answer_error(self._app, scope, receive, send, exc)
-        else:
-            await answer(send, 201, msgspec.json.encode(created), _JSON)
-            status = 201
-        finally:
-            self._recorder.record("presentations", status, time.perf_counter() - started)
+            return 201, msgspec.json.encode(created), _JSON
+
+        await serve_use_case(
+            use_case,
+            app=self._app,
+            recorder=self._recorder,
+            route="presentations",
+            scope=scope,
+            receive=receive,
+            send=send,
+        )
 
     async def _read(self, receive: Receive) -> tuple[list[ReceiveMessage], bytes | None]:
         """The messages received, and the whole body if it came in full and within the limit."""

@@ -12,33 +12,30 @@ where the documented handlers answer. ``tests/e2e/test_wallet_lane.py`` holds bo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 import structlog
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.exceptions import ClientException, InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Send
+from litestar.types import HTTPScope, Receive, Send
 
-from service.http.errors import render_exception
+from service.http.lane import Answered, serve_use_case
 from service.http.metrics_middleware import RequestRecorder
 from service.metrics import route_label
 from service.verifier import Verifier
 from service.vocabulary import REQUEST_OBJECT_MEDIA_TYPE
 from service.wallet_metadata import parse_wallet_post
 
-__all__ = ["WalletLane", "answer", "answer_error"]
+__all__ = ["WalletLane"]
 
 _REQUESTS: Final = "/wallet/requests/"
 _RESPONSES: Final = "/wallet/responses/"
 _JWT_HEADERS: Final = [(b"content-type", REQUEST_OBJECT_MEDIA_TYPE.encode()), (b"cache-control", b"no-store")]
 _JSON_HEADERS: Final = [(b"cache-control", b"no-store"), (b"content-type", b"application/json")]
 
-Answered = tuple[bytes, list[tuple[bytes, bytes]]]
-"""A 200's body and headers."""
 Served = Callable[[str, HTTPScope, Receive], Awaitable[Answered]]
 
 
@@ -59,18 +56,16 @@ class WalletLane:
         if route is None:
             return False
         endpoint, handle = route
-        started = time.perf_counter()
-        status = 500  # as the framework's metrics count a request that never answered (e.g. cancelled)
         structlog.contextvars.clear_contextvars()
-        try:
-            body, headers = await endpoint(handle, scope, receive)
-        except Exception as exc:  # noqa: BLE001 - every failure is rendered by the app's own handlers
-            status = await answer_error(self._app, scope, receive, send, exc)
-        else:
-            await answer(send, 200, body, headers)
-            status = 200
-        finally:
-            self._recorder.record(route_label(scope["path"]), status, time.perf_counter() - started)
+        await serve_use_case(
+            lambda: endpoint(handle, scope, receive),
+            app=self._app,
+            recorder=self._recorder,
+            route=route_label(scope["path"]),
+            scope=scope,
+            receive=receive,
+            send=send,
+        )
         return True
 
     def _route(self, scope: HTTPScope) -> tuple[Served, str] | None:
@@ -91,16 +86,16 @@ class WalletLane:
 
     async def _request_object(self, handle: str, scope: HTTPScope, receive: Receive) -> Answered:
         token = await self._verifier.request_object(handle)
-        return token.encode(), _JWT_HEADERS
+        return 200, token.encode(), _JWT_HEADERS
 
     async def _request_object_post(self, handle: str, scope: HTTPScope, receive: Receive) -> Answered:
         wallet = parse_wallet_post(await self._read_body(scope, receive))
         token = await self._verifier.request_object(handle, wallet=wallet)
-        return token.encode(), _JWT_HEADERS
+        return 200, token.encode(), _JWT_HEADERS
 
     async def _response(self, handle: str, scope: HTTPScope, receive: Receive) -> Answered:
         answer = await self._verifier.respond(handle, await self._read_body(scope, receive))
-        return msgspec.json.encode(answer), _JSON_HEADERS
+        return 200, msgspec.json.encode(answer), _JSON_HEADERS
 
     async def _read_body(self, scope: HTTPScope, receive: Receive) -> bytes:
         """The request body under the framework's rules: the announced length and the bytes received are
@@ -124,15 +119,6 @@ class WalletLane:
                 raise InternalServerException("client disconnected prematurely")
 
 
-async def answer_error(app: Litestar, scope: HTTPScope, receive: Receive, send: Send, exc: Exception) -> int:
-    """Answer ``exc`` as the app's exception handlers do; the status sent."""
-    scope["app"] = scope["litestar_app"] = app  # what the framework sets before any handler
-    request: Request[Any, Any, Any] = Request(scope, receive)
-    response = render_exception(request, exc)
-    await response.to_asgi_response(None, request)(scope, receive, send)
-    return response.status_code or 500
-
-
 def _content_length(scope: HTTPScope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -142,15 +128,3 @@ def _content_length(scope: HTTPScope) -> int | None:
             except ValueError:
                 raise ClientException(f"Invalid content-length: {text!r}") from None
     return None
-
-
-async def answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    """Send a whole response: ``headers`` plus its Content-Length, then ``body``."""
-    start: HTTPResponseStartEvent = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-    }
-    await send(start)
-    content: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
-    await send(content)
