@@ -85,11 +85,15 @@ class Phase:
 
 @dataclass
 class StepResult:
-    """Create or request-object step, measured one at a time during pre-generation."""
+    """Create or request-object step, measured during pre-generation: latency one request at a time, CPU
+    per request under load (the flow's figure; one at a time when the batch was too small for a loaded
+    part) and one at a time."""
 
     count: int
     latency_ms: dict[str, float]
     cpu_per_op_ms: float
+    loaded_count: int
+    sequential_cpu_per_op_ms: float
 
 
 @dataclass
@@ -136,7 +140,9 @@ class SoakResult:
 
 def _step(stats: StepStats) -> StepResult:
     count = len(stats.latencies)
-    return StepResult(count, percentiles(stats.latencies), stats.service_cpu / count * 1e3)
+    sequential = stats.service_cpu / count * 1e3
+    loaded = stats.loaded_cpu / stats.loaded_count * 1e3 if stats.loaded_count else sequential
+    return StepResult(count, percentiles(stats.latencies), loaded, stats.loaded_count, sequential)
 
 
 def _mib(kib: int) -> float:

@@ -10,8 +10,10 @@ Before any timing, for every response it will post, the benchmark
    form-encoded once. The OpenID4VP 1.0 scenario answers the DCQL query with a VP and no ID Token,
    encrypted (``direct_post.jwt``, ECDH-ES) to the transaction's key.
 
-Steps 1 and 2 run one at a time over one keep-alive connection; their latency and the service CPU they
-cost are recorded (they are part of the flow; the floor counts the request object's signature). Each
+Steps 1 and 2 run over keep-alive connections: the first 40 of each one at a time (their latency, and the
+CPU of an idle service), the rest from 8 concurrent clients (the CPU per request of a busy service, the
+figure the flow adds up, as for the response). They are part of the flow; the floor counts the request
+object's signature. Each
 response is then serialised into the exact bytes of its HTTP request, so posting it costs the load
 generator almost nothing.
 """
@@ -117,15 +119,20 @@ class Prepared:
 
 @dataclass
 class StepStats:
-    """Sequential latencies of one flow step and the service CPU it cost."""
+    """One flow step (create or request object): latencies and service CPU one request at a time, and the
+    service CPU under load (``LOADED_CLIENTS`` concurrent clients), as the response is measured."""
 
     latencies: list[float] = dataclasses.field(default_factory=list)
     service_cpu: float = 0.0
+    loaded_count: int = 0
+    loaded_cpu: float = 0.0
 
     def extend(self, other: StepStats) -> None:
         """Accumulate another batch."""
         self.latencies.extend(other.latencies)
         self.service_cpu += other.service_cpu
+        self.loaded_count += other.loaded_count
+        self.loaded_cpu += other.loaded_cpu
 
 
 @dataclass
@@ -157,49 +164,81 @@ def _credentials(scenario: Scenario, issuers: Issuers, subject: str, serial: int
     return vcs
 
 
+SEQUENTIAL = 40
+"""Requests of each step sent one at a time (unloaded latency, and the CPU of an otherwise idle service)."""
+LOADED_CLIENTS = 8
+"""Concurrent clients for the rest of each step: a backend creating transactions for many users at once."""
+
+Answer = tuple[int, bytes]
+
+
+async def _step(pool: Pool, requests: list[bytes], service: ServiceProcess, stats: StepStats) -> list[Answer]:
+    """Send ``requests``: the first ``SEQUENTIAL`` one at a time, the rest from ``LOADED_CLIENTS`` clients;
+    the answers in request order."""
+    answers: list[Answer | None] = [None] * len(requests)
+
+    async def send(index: int) -> None:
+        started = time.perf_counter()
+        reply = await pool.exchange(requests[index])
+        if index < SEQUENTIAL:
+            stats.latencies.append(time.perf_counter() - started)
+        answers[index] = (reply.status, reply.body)
+
+    service.wait_idle()
+    cpu = service.cpu_seconds()
+    for index in range(min(SEQUENTIAL, len(requests))):
+        await send(index)
+    service.wait_idle()
+    stats.service_cpu = service.cpu_seconds() - cpu
+    loaded = iter(range(SEQUENTIAL, len(requests)))
+
+    async def client() -> None:
+        for index in loaded:  # one shared iterator: each request is sent exactly once
+            await send(index)
+
+    cpu = service.cpu_seconds()
+    await asyncio.gather(*(client() for _ in range(LOADED_CLIENTS)))
+    service.wait_idle()
+    stats.loaded_cpu = service.cpu_seconds() - cpu
+    stats.loaded_count = max(0, len(requests) - SEQUENTIAL)
+    return [answer for answer in answers if answer is not None]
+
+
 async def _create_and_fetch(
     url: str, scenario: Scenario, count: int, tag: str, service: ServiceProcess
 ) -> tuple[list[tuple[str, str, str, str]], StepStats, StepStats]:
-    """Steps 1 and 2, one request at a time over one keep-alive connection each."""
+    """Steps 1 and 2 for ``count`` transactions, over keep-alive connections."""
     create, fetched = StepStats(), StepStats()
     pool = Pool(*address(url))
-    service.wait_idle()
-    cpu = service.cpu_seconds()
-    links: list[tuple[str, str]] = []
-    for i in range(count):
-        body = json.dumps(
+    bodies = [
+        json.dumps(
             {
                 "definition_id": scenario.definition_id,
                 "correlation_id": f"{tag}-{i}",
                 "protocol": scenario.protocol,
             }
-        )
-        request = encode_request("POST", f"{url}/v1/presentations", body.encode(), "application/json")
-        started = time.perf_counter()
-        reply = await pool.exchange(request)
-        create.latencies.append(time.perf_counter() - started)
-        if reply.status != 201:
-            raise BenchError(f"create answered {reply.status}: {reply.body[:500]!r}")
-        created = json.loads(reply.body)
-        links.append((created["transaction_id"], created["authorization_request_uri"]))
-    service.wait_idle()
-    create.service_cpu = service.cpu_seconds() - cpu
-
-    cpu = service.cpu_seconds()
-    fetched_objects: list[tuple[str, str, str, str]] = []
-    for txn, link in links:
-        query = parse_qs(urlsplit(link).query)
+        ).encode()
+        for i in range(count)
+    ]
+    creates = [encode_request("POST", f"{url}/v1/presentations", body, "application/json") for body in bodies]
+    links: list[tuple[str, str, str]] = []
+    for status, body in await _step(pool, creates, service, create):
+        if status != 201:
+            raise BenchError(f"create answered {status}: {body[:500]!r}")
+        created = json.loads(body)
+        query = parse_qs(urlsplit(created["authorization_request_uri"]).query)
         client_id, request_uri = query["client_id"][0], query["request_uri"][0]
         if address(request_uri) != (pool.host, pool.port):
             raise BenchError(f"request_uri {request_uri} is not on the service")
-        started = time.perf_counter()
-        reply = await pool.exchange(encode_request("GET", request_uri))
-        fetched.latencies.append(time.perf_counter() - started)
-        if reply.status != 200:
-            raise BenchError(f"request object answered {reply.status}: {reply.body[:500]!r}")
-        fetched_objects.append((txn, client_id, request_uri, reply.body.decode("ascii").strip()))
-    service.wait_idle()
-    fetched.service_cpu = service.cpu_seconds() - cpu
+        links.append((created["transaction_id"], client_id, request_uri))
+    fetches = [encode_request("GET", request_uri) for _, _, request_uri in links]
+    fetched_objects: list[tuple[str, str, str, str]] = []
+    for (txn, client_id, request_uri), (status, body) in zip(
+        links, await _step(pool, fetches, service, fetched), strict=True
+    ):
+        if status != 200:
+            raise BenchError(f"request object answered {status}: {body[:500]!r}")
+        fetched_objects.append((txn, client_id, request_uri, body.decode("ascii").strip()))
     pool.close()
     return fetched_objects, create, fetched
 

@@ -13,13 +13,14 @@ File format (JSON)::
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from service.errors import ConfigurationError, MalformedKey, MalformedResponse
 from service.jose.encoding import b64url_decode, b64url_encode
@@ -55,6 +56,11 @@ class SealingKey:
 
     kid: str
     key: bytes
+    aead: AESGCM = field(init=False, repr=False, compare=False)
+    """The cipher, set up once: every create, request object and response opens or seals a handle."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aead", AESGCM(self.key))
 
 
 @dataclass(frozen=True, slots=True)
