@@ -8,7 +8,8 @@ apps in one process (tests) do not share counters.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -28,6 +29,9 @@ _ROUTES = (
 )
 
 
+_Labelled = TypeVar("_Labelled", Counter, Histogram)
+
+
 def route_label(path: str) -> str:
     """A bounded route name for a request path (handles and ids never become labels)."""
     return next((label for prefix, label in _ROUTES if path.startswith(prefix)), "other")
@@ -44,6 +48,18 @@ class Metrics:
     verification_seconds: Histogram
     webhook_queued: Counter
     outbox_pending: Gauge
+    _children: dict[tuple[int, tuple[str, ...]], object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def labelled(self, metric: _Labelled, *values: str) -> _Labelled:
+        """``metric.labels(*values)``, looked up once per label set and kept: ``labels()`` takes a lock and
+        builds a key on every call, and every label set here is bounded."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child  # type: ignore[return-value]  # stored under its own metric's id
 
     @classmethod
     def create(cls, *, outbox_pending: Callable[[], float]) -> Metrics:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from service.errors import LimitExceeded, MalformedResponse
+from service.form import parse_form
 from service.strict_json import StrictJsonError, loads_strict, nested_deeper_than
 
 __all__ = ["AuthorizationResponse", "ResponseLimits", "WalletError", "parse_response"]
@@ -166,11 +166,9 @@ def _parse_form(body: bytes, limits: ResponseLimits) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise MalformedResponse("response.not_utf8", "The response body is not UTF-8") from exc
     try:
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=limits.max_fields
-        )
+        pairs = parse_form(text, limits.max_fields)
     except ValueError as exc:
-        # parse_qsl raises ValueError both for bad syntax and for too many fields.
+        # parse_form raises ValueError both for bad syntax and for too many fields.
         raise LimitExceeded("limits.form_fields", "The response has too many or malformed fields") from exc
     params: dict[str, str] = {}
     seen: set[str] = set()

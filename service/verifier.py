@@ -420,7 +420,7 @@ class Verifier:
 
     def _count(self, result: str, reason: str, started: float) -> None:
         if self.metrics is not None:
-            self.metrics.verifications.labels(result=result, reason=reason).inc()
+            self.metrics.labelled(self.metrics.verifications, result, reason).inc()
             self.metrics.verification_seconds.observe(time.perf_counter() - started)
 
     async def _deliver_or_release(self, verdict: Verdict, state: TransactionState, now: float) -> None:
@@ -524,7 +524,7 @@ class Verifier:
         )
         log.info("verdict.queued", webhook_id=verdict.jti, result=verdict.result, final=verdict.final)
         if self.metrics is not None:
-            self.metrics.webhook_queued.labels(event=event).inc()
+            self.metrics.labelled(self.metrics.webhook_queued, event).inc()
         if verdict.final:
             try:
                 await self.recorder.store_verdict(state.id, result=verdict.result, verdict_jwt=token, at=now)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from service.errors import InvalidRequest, LimitExceeded, MalformedResponse
+from service.form import parse_form
 from service.strict_json import StrictJsonError, loads_strict, nested_deeper_than
 
 __all__ = [
@@ -60,7 +60,7 @@ def parse_wallet_post(body: bytes) -> WalletMetadata:
     """Decode the form body of a request-URI POST (both parameters are optional)."""
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=_MAX_FIELDS)
+        pairs = parse_form(text, _MAX_FIELDS)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedResponse("wallet_metadata.malformed", "The body is not a valid form") from exc
     params: dict[str, str] = {}

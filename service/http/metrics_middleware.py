@@ -18,22 +18,11 @@ class RequestRecorder:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        # Labels are bounded (route names x statuses), so their children are looked up once and kept:
-        # prometheus_client's labels() takes a lock and builds a key on every call.
-        self._counters: dict[tuple[str, int], Any] = {}
-        self._timers: dict[str, Any] = {}
 
     def record(self, route: str, status: int, seconds: float) -> None:
-        counter = self._counters.get((route, status))
-        if counter is None:
-            counter = self._counters[route, status] = self._metrics.requests.labels(
-                route=route, status=str(status)
-            )
-        timer = self._timers.get(route)
-        if timer is None:
-            timer = self._timers[route] = self._metrics.request_seconds.labels(route=route)
-        counter.inc()
-        timer.observe(seconds)
+        metrics = self._metrics
+        metrics.labelled(metrics.requests, route, str(status)).inc()
+        metrics.labelled(metrics.request_seconds, route).observe(seconds)
 
 
 def metrics_middleware(recorder: RequestRecorder) -> Any:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -230,18 +231,39 @@ def _curve_name(curve: ec.EllipticCurve) -> str:
 
 def sign_jws(header: Mapping[str, Any], payload: Mapping[str, Any], private_key: PrivateKey) -> str:
     """Sign a compact JWS with one of our own keys; ``alg`` is set from the key."""
-    full_header = {**header, "alg": algorithm_for(private_key)}
+    signer = _signer(private_key)
     signing_input = (
-        b64url_encode(_compact_json(full_header)) + "." + b64url_encode(_compact_json(payload))
+        b64url_encode(_compact_json({**header, "alg": signer.alg}))
+        + "."
+        + b64url_encode(_compact_json(payload))
     ).encode("ascii")
+    return signing_input.decode("ascii") + "." + b64url_encode(signer.sign(signing_input))
+
+
+@dataclass(frozen=True, slots=True)
+class _Signer:
+    alg: str
+    sign: Callable[[bytes], bytes]
+    """The JWS signature of the signing input (ECDSA as fixed-size r || s, RFC 7518 §3.4)."""
+
+
+@lru_cache(maxsize=64)
+def _signer(private_key: PrivateKey) -> _Signer:
+    # Our keys sign twice per verification (request object, verdict): what depends only on the key
+    # (alg, curve size, the ECDSA parameters object, which cryptography type-checks on every use) is
+    # worked out once per key. The cache holds keys by identity, as the keyring does.
+    alg = algorithm_for(private_key)
     if isinstance(private_key, Ed25519PrivateKey):
-        signature = private_key.sign(signing_input)
-    else:
-        alg = full_header["alg"]
-        r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(_EC_HASHES[alg])))
-        size = _CURVE_BYTES[_curve_name(private_key.curve)]
-        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    return signing_input.decode("ascii") + "." + b64url_encode(signature)
+        return _Signer(alg, private_key.sign)
+    ecdsa = ec.ECDSA(_EC_HASHES[alg])
+    size = _CURVE_BYTES[_curve_name(private_key.curve)]
+    sign_der = private_key.sign
+
+    def sign(data: bytes) -> bytes:
+        r, s = decode_dss_signature(sign_der(data, ecdsa))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    return _Signer(alg, sign)
 
 
 def unsigned_jwt(header: Mapping[str, Any], payload: Mapping[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Each reference below is the previous implementation, kept verbatim as the specification: strict JSON as
 stdlib json with hooks (``_decode_checked`` behind the old full nesting scan), base64url by regex and
-``urlsafe_b64decode``, and the DID grammar as one regex per DID Core §3.1.
+``urlsafe_b64decode``, the DID grammar as one regex per DID Core §3.1, and form bodies as stdlib
+``parse_qsl``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import binascii
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, quote
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from service.did.resolve import did_method
 from service.errors import DidResolutionFailed, MalformedResponse
+from service.form import parse_form
+from service.http.backend_routes import _rfc3339
 from service.jose.encoding import b64url_decode, b64url_encode
 from service.presentation_exchange.filters import FieldFilter, compile_filter
 from service.strict_json import (
@@ -43,6 +48,8 @@ def _outcome(call: Callable[[], object]) -> tuple[str, str]:
         return "StrictJsonError", str(exc)
     except (MalformedResponse, DidResolutionFailed) as exc:
         return type(exc).__name__, f"{exc.reason}: {exc.description}"
+    except ValueError as exc:
+        return "ValueError", str(exc)
 
 
 # --- Strict JSON --- #
@@ -242,6 +249,12 @@ class TestBase64UrlFastPath:
             lambda: _reference_b64url_decode(text, reason=reason)
         )
 
+    @MANY
+    @given(st.binary(max_size=80))
+    def test_encodes_as_before(self, data: bytes) -> None:
+        """The encoder writes what ``urlsafe_b64encode`` without padding writes."""
+        assert b64url_encode(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
 
 # --- DID syntax --- #
 
@@ -273,3 +286,51 @@ class TestDidSyntaxFastPath:
     def test_method_as_before(self, did: str) -> None:
         """did_method accepts exactly the DIDs of the DID Core grammar, with the same method name."""
         assert _outcome(lambda: did_method(did)) == _outcome(lambda: _reference_did_method(did))
+
+
+# --- form bodies --- #
+
+_FORM_TEXTS = st.lists(
+    st.tuples(
+        st.text(alphabet="ab+%=&\\é\x00 ", max_size=6),
+        st.text(alphabet="aZ09+%=&\\é\x7f{}\"'", max_size=12)
+        | st.binary(max_size=12).map(lambda raw: quote(raw, safe="")),
+    ).map("=".join),
+    max_size=5,
+).map("&".join) | st.text(alphabet="a=&%2Fb+é\\", max_size=20)
+
+
+class TestFormFastPath:
+    @MANY
+    @given(_FORM_TEXTS, st.integers(min_value=1, max_value=6))
+    @example("a=%", 10)
+    @example("a=%4", 10)
+    @example("a=%41%4", 10)
+    @example("a=%e2%82", 10)
+    @example("a=%e2%82%ac%zz", 10)
+    @example("a=\\x41%41", 10)
+    @example("a=é%C3%A9", 10)
+    @example("&", 10)
+    @example("a", 10)
+    @example("a=1&&b=2", 10)
+    @example("a=1&b=2&c=3", 2)
+    def test_pairs_as_parse_qsl(self, text: str, max_fields: int) -> None:
+        """parse_form gives parse_qsl's pairs, blank values kept and strict, and fails where it fails."""
+
+        def reference() -> list[tuple[str, str]]:
+            strict = bool(text)
+            return parse_qsl(text, keep_blank_values=True, strict_parsing=strict, max_num_fields=max_fields)
+
+        assert _outcome(lambda: parse_form(text, max_fields)) == _outcome(reference)
+
+
+# --- timestamps --- #
+
+
+class TestRfc3339FastPath:
+    @MANY
+    @given(st.integers(min_value=0, max_value=253_402_300_799))  # 1970 .. 9999-12-31T23:59:59Z
+    def test_formats_as_datetime(self, timestamp: int) -> None:
+        """Creation's expires_at is written as datetime wrote it."""
+        expected = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert _rfc3339(timestamp) == expected
