@@ -32,7 +32,7 @@ def serve() -> int:
     """Run the verifier with settings from the environment."""
     try:
         settings = load_settings()
-        configure_logging(fmt=settings.log_format, level=settings.log_level)
+        configure_logging(fmt=settings.log_format, level=settings.log_level, final=True)
         app = create_app(settings)
     except ConfigurationError as exc:
         sys.stderr.write(f"configuration error: {exc.reason}: {exc.description}\n")

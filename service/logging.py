@@ -83,8 +83,15 @@ def _dumps(event: Any, **_: Any) -> str:
     return _JSON.encode(event).decode("utf-8")
 
 
-def configure_logging(*, fmt: str = "json", level: str = "info", stream: TextIO | None = None) -> None:
-    """Send structlog events and standard-library records (uvicorn, httpx) through one redacting renderer."""
+def configure_logging(
+    *, fmt: str = "json", level: str = "info", stream: TextIO | None = None, final: bool = False
+) -> None:
+    """Send structlog events and standard-library records (uvicorn, httpx) through one redacting renderer.
+
+    ``final``: this configuration is the process's last (the served process), so each module's logger is
+    built once, at its first event; otherwise every event rebuilt it (~5 us, several times per request).
+    Tests reconfigure between cases and leave it off.
+    """
     out = stream or sys.stdout
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_dumps)
@@ -104,7 +111,7 @@ def configure_logging(*, fmt: str = "json", level: str = "info", stream: TextIO 
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=structlog.PrintLoggerFactory(out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=final,
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(

@@ -536,9 +536,15 @@ class MemoryOutbox:
 
     async def _wait(self, delay: float | None) -> None:
         """Sleep until ``delay`` passes (through the injected sleep) or a new delivery arrives."""
-        waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
-        if delay is not None:
-            waiters.add(asyncio.ensure_future(self._sleep(delay)))
+        if delay is None:
+            # The usual wait (nothing queued): the event alone, without two tasks and a wait() to race
+            # them, which cost more than the delivery's own bookkeeping.
+            await self._wake.wait()
+            return
+        waiters: set[asyncio.Future[Any]] = {
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self._sleep(delay)),
+        }
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -27,6 +27,9 @@ _AAD_LABEL = b"siop-verifier/transaction/v1|"
 _RAW, _ZLIB = 0, 1
 _MIN_WBITS = 9  # the smallest window zlib's deflate takes
 _LOOKAHEAD = 262
+# A state naming a shipped definition is random ids, a nonce, a URL or two: 100-250 bytes that deflate makes
+# longer. Only inline definitions and queries compress, and they are longer than this.
+_INCOMPRESSIBLE_BELOW = 256
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(TransactionState)
 
@@ -35,7 +38,7 @@ def seal(state: TransactionState, keyring: Keyring) -> str:
     """Encrypt ``state`` under the active sealing key."""
     key = keyring.active_sealing
     packed = _encoder.encode(state)
-    compressed = deflate(packed)
+    compressed = deflate(packed) if len(packed) > _INCOMPRESSIBLE_BELOW else packed
     body = bytes([_ZLIB]) + compressed if len(compressed) < len(packed) else bytes([_RAW]) + packed
     iv = secrets.token_bytes(_IV_BYTES)
     sealed = key.aead.encrypt(iv, body, _AAD_LABEL + key.kid.encode())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -107,3 +109,24 @@ class TestRedact:
         line = logger.info("presentation.received", vp_token=JWT, note=f"raw {JWT}", transaction_id="t1")
         assert JWT not in line
         assert json.loads(line)["transaction_id"] == "t1"
+
+
+class TestFinalConfiguration:
+    def test_cached_loggers_keep_rendering_and_redacting(self) -> None:
+        """With ``final=True`` (the served process) a module logger is built once: every later event of it
+        is still filtered by level, rendered as JSON and redacted. Run in a child process, since the
+        cache would outlive this test."""
+        script = (
+            "import structlog\n"
+            "from service.logging import configure_logging\n"
+            "configure_logging(fmt='json', level='info', final=True)\n"
+            "log = structlog.get_logger('m')\n"
+            "log.debug('hidden')\n"
+            f"log.info('first', id_token={JWT!r}, reason='r1')\n"
+            "log.info('second', reason='r2')\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        events = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [event["event"] for event in events] == ["first", "second"]
+        assert [event["reason"] for event in events] == ["r1", "r2"]
+        assert JWT not in done.stdout
