@@ -103,9 +103,11 @@ class LocalDidResolver:
         if document is not None:
             self._cache.move_to_end(did)
             return document
-        if did_method(did) not in self._methods:
+        method = did_method(did)
+        if method not in self._methods:
             raise DidResolutionFailed("did.unsupported_method", "DID method is not allowed")
-        document = resolve_local(did)
+        # _methods ⊆ LOCAL_METHODS (checked at construction): its resolver, without parsing the DID again.
+        document = _LOCAL_RESOLVERS[method](did)
         self._remember(did, document)
         return document
 

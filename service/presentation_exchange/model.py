@@ -58,4 +58,9 @@ class PresentationDefinition(msgspec.Struct, frozen=True, kw_only=True):
     templated: bool = False  # filters still hold {{today-...}}; see materialize_definition
 
     def descriptor(self, descriptor_id: str) -> InputDescriptor | None:
-        return next((item for item in self.input_descriptors if item.id == descriptor_id), None)
+        # A loop, not next(genexpr): called per map entry on every response, and a generator costs more
+        # than the one or two descriptors a definition has.
+        for item in self.input_descriptors:
+            if item.id == descriptor_id:
+                return item
+        return None

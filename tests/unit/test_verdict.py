@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import msgspec
 import pytest
@@ -170,3 +171,11 @@ class TestVerdictId:
         for jti in jtis:
             assert "." not in jti
             assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", jti)
+
+    def test_jti_is_a_version_4_uuid_in_hex(self) -> None:
+        """``vrd_`` + 32 hex digits that read back as an RFC 9562 version 4 UUID."""
+        for _ in range(200):
+            prefix, _, digits = _verified().jti.partition("_")
+            parsed = uuid.UUID(hex=digits)
+            assert (prefix, len(digits), parsed.version, parsed.variant) == ("vrd", 32, 4, uuid.RFC_4122)
+            assert parsed.hex == digits

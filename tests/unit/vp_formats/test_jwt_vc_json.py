@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.did import did_key_from_jwk, resolve_did_key
 from service.errors import (
@@ -28,6 +31,7 @@ from service.vp_formats.jwt_vc_json import (
     credential_issuer,
     decode_credential,
     decode_presentation,
+    vcdm_view,
     verify_credential,
     verify_presentation,
 )
@@ -519,3 +523,30 @@ class TestVerifyCredential:
             clock_skew=60,
         )
         assert result.documents[1] == vector["expected_decoded_vc"]
+
+
+def _xsd_reference(value: int | float) -> object:
+    """What the VCDM view wrote for a NumericDate before the gmtime shortcut: datetime's own rendering."""
+    try:
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return value
+
+
+class TestVcdmViewDates:
+    @settings(max_examples=500)
+    @given(
+        st.one_of(
+            st.integers(min_value=-62_135_596_900, max_value=253_402_300_900),
+            st.integers(),
+            st.floats(allow_nan=False),
+            st.sampled_from([-62_135_596_801, -62_135_596_800, 0, 253_402_300_799, 253_402_300_800]),
+        )
+    )
+    def test_nbf_and_exp_read_as_datetime_writes_them(self, value: int | float) -> None:
+        """issuanceDate / expirationDate come out exactly as datetime renders the NumericDate (or stay it)."""
+        view = vcdm_view({"nbf": value, "exp": value, "vc": {}})
+        assert view["issuanceDate"] == view["expirationDate"] == _xsd_reference(value)
+
+    def test_whole_seconds_render_as_xsd_datetime(self) -> None:
+        assert vcdm_view({"nbf": NOW, "vc": {}})["issuanceDate"] == "2023-11-14T22:13:20Z"
