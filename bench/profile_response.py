@@ -42,6 +42,12 @@ Job = tuple[str, bytes]  # (transaction handle, form body)
 
 def prepare(count: int, protocol: str) -> tuple[Any, list[Job]]:
     """The app's Verifier and ``count`` distinct honest responses, each for its own transaction."""
+    _app, verifier, jobs = prepare_app(count, protocol)
+    return verifier, jobs
+
+
+def prepare_app(count: int, protocol: str) -> tuple[Any, Any, list[Job]]:
+    """The app, its Verifier and ``count`` distinct honest responses, each for its own transaction."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     issuer = Issuer(KeyPair.generate("ed25519"))
     trust = Path(tempfile.mkdtemp()) / "trust.json"
@@ -76,7 +82,7 @@ def prepare(count: int, protocol: str) -> tuple[Any, list[Job]]:
                 response_uri = request.response_uri
             handle = urlsplit(response_uri).path.rsplit("/", 1)[1]
             jobs.append((handle, urlencode(form).encode()))
-    return verifier, jobs
+    return app, verifier, jobs
 
 
 async def timed_batch(verifier: Any, jobs: list[Job]) -> float:
