@@ -9,6 +9,10 @@ converted to DER beforehand, so only ``verify``/``sign`` calls are timed. CPU ti
 counts (the least disturbed one, which makes the floor lower and the ratio service/floor less flattering
 to the service, never more).
 
+It is timed on the service's core (the service idle meanwhile), twice: right before and right after the
+saturation run, and the two are averaged, so that a drift of the machine's speed between the floor and
+the service's run does not enter the ratio (both measurements are in the JSON).
+
 Two floors are measured. The headline one does everything with ``cryptography`` (OpenSSL), the definition
 of issue #7. The other, the fastest floor, uses the fastest library for each operation, the ones the
 service uses: libsodium (PyNaCl) for Ed25519 checks, OpenSSL for ECDSA; the report gives the ratio to both.
@@ -16,9 +20,11 @@ service uses: libsodium (PyNaCl) for Ed25519 checks, OpenSSL for ECDSA; the repo
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -56,6 +62,33 @@ class Floor:
     def operations(self) -> int:
         """How many signature operations one flow needs."""
         return self.holder_verifies + self.issuer_verifies + self.signs
+
+    @classmethod
+    def mean(cls, first: Floor, second: Floor) -> Floor:
+        """The two measurements averaged (same operations): a floor centred on the phase between them."""
+        values = {}
+        for item in fields(cls):
+            a, b = getattr(first, item.name), getattr(second, item.name)
+            values[item.name] = a if isinstance(a, int) else (a + b) / 2
+        return cls(**values)
+
+
+@contextmanager
+def on_core(core: int | None) -> Iterator[None]:
+    """Run the block pinned to ``core`` (the service's, while it is idle), then restore the affinity.
+
+    On a virtual machine each core can run at its own speed at any moment (other tenants): the floor is
+    timed where the service runs, not on the load generator's core.
+    """
+    if core is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def _verify_openssl(check: Signed) -> None:

@@ -144,9 +144,11 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
         "webhook delivery), each from the service's own utime+stime with the service busy (8 concurrent "
         "clients for the first two steps, the saturation run for the response). Floor = the signature "
         "operations of one flow done directly in this run with `cryptography` (OpenSSL), issue #7's "
-        "definition. Fastest floor = the same operations with the fastest library for each, the ones the "
-        "service uses (libsodium for Ed25519 checks, OpenSSL for ECDSA): no verifier using these libraries "
-        "gets below 1x of it. See bench/README.md for how to read each column.",
+        "definition, timed on the service's core right before and right after the saturation run and "
+        "averaged (both in the details). Fastest floor = the same operations with the fastest library "
+        "for each, the ones the service uses (libsodium for Ed25519 checks, OpenSSL for ECDSA): no "
+        "verifier using these libraries gets below 1x of it. See bench/README.md for how to read each "
+        "column.",
         "",
         "## Details",
         "",
@@ -154,10 +156,11 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
         "| response CPU ms at saturation / 50 % / 80 % "
         "| service busy @ 50 % / 80 % | fastest floor ms: holder verifies / issuer verifies / 2 x ES256 sign "
         "| response CPU / its floor (fastest floor) | fastest floor ms, CPU / fastest floor "
+        "| floor ms before / after the saturation run "
         "| open-loop rate achieved @ 50 % / 80 % "
         "| POST → webhook p50/p95/p99 ms @ 50 % | at saturation: POST/s, webhook p50 ms "
         "| load generator + sink busy at saturation |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in scenarios:
         f, sat, half, most = s.floor_ms, s.saturation, s.open_loop["50%"], s.open_loop["80%"]
@@ -169,6 +172,7 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
             f"| {f['holder_verify_ms']:.3f} ({f['holder_verifies']}) / {f['issuer_verify_ms']:.3f} "
             f"({f['issuer_verifies']}) / {f['sign_ms']:.3f} "
             f"| {s.verification_ratio:.1f}x | {f['total_ms']:.3f}, {s.ratio:.1f}x "
+            f"| {s.floor_before_after_ms[0]:.3f} / {s.floor_before_after_ms[1]:.3f} "
             f"| {half.verified_rate:.0f} / {most.verified_rate:.0f} per s "
             f"| {_p(half.e2e_ms)} | {sat.post_rate:.0f}, {sat.e2e_ms['p50']:.0f} "
             f"| {_pct(sat.generator_busy)} |"
