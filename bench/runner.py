@@ -60,6 +60,23 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     return {"p50": at(0.5) * 1e3, "p95": at(0.95) * 1e3, "p99": at(0.99) * 1e3, "max": ordered[-1] * 1e3}
 
 
+# Where the latency distribution is sampled for the chart (bench/chart.py): dense in the tail, where
+# queueing shows; with N samples a quantile above 1 - 1/N is the maximum.
+DISTRIBUTION_QUANTILES = (
+    *(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9),
+    *(0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0),
+)
+
+
+def distribution(values: Sequence[float]) -> list[tuple[float, float]]:
+    """(quantile, milliseconds) pairs at DISTRIBUTION_QUANTILES, by nearest rank (values that occurred)."""
+    ordered = sorted(values)
+    if not ordered:
+        return []
+    last = len(ordered) - 1
+    return [(q, ordered[min(last, round(q * last))] * 1e3) for q in DISTRIBUTION_QUANTILES]
+
+
 @dataclass
 class Phase:
     """One timed phase: every response posted, every verdict received."""
@@ -73,6 +90,8 @@ class Phase:
     verified_rate: float
     post_ms: dict[str, float]
     e2e_ms: dict[str, float]
+    post_distribution_ms: list[tuple[float, float]]
+    e2e_distribution_ms: list[tuple[float, float]]
     service_cpu_s: float
     cpu_per_verification_ms: float
     service_busy: float
@@ -230,6 +249,8 @@ class Bench:
         posted = max(s.done for s in result.samples)
         delivered = max(a.time for a in arrivals.values())
         count = len(result.samples)
+        post = [s.done - s.start for s in result.samples]
+        e2e = [arrivals[s.txn].time - s.start for s in result.samples]
         return Phase(
             name=name,
             mode=meta.get("mode", "closed"),
@@ -238,8 +259,10 @@ class Bench:
             target_rate=meta.get("rate"),
             post_rate=count / (posted - first),
             verified_rate=count / (delivered - first),
-            post_ms=percentiles([s.done - s.start for s in result.samples]),
-            e2e_ms=percentiles([arrivals[s.txn].time - s.start for s in result.samples]),
+            post_ms=percentiles(post),
+            e2e_ms=percentiles(e2e),
+            post_distribution_ms=distribution(post),
+            e2e_distribution_ms=distribution(e2e),
             service_cpu_s=cpu,
             cpu_per_verification_ms=cpu / count * 1e3,
             service_busy=cpu / (delivered - first),

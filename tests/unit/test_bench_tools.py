@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from bench.layers import measure, render
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.chart import render
+from bench.layers import measure
+from bench.layers import render as render_layers
+from bench.runner import DISTRIBUTION_QUANTILES, distribution
 
 
 def test_layers_measures_every_step_on_verified_responses() -> None:
@@ -15,4 +23,33 @@ def test_layers_measures_every_step_on_verified_responses() -> None:
     for layers in results.values():
         assert layers["use case"] > 0
         assert layers["ASGI app"] > 0
-    assert "| **flow** |" in render(results)
+    assert "| **flow** |" in render_layers(results)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.floats(min_value=0, max_value=60, allow_nan=False), min_size=1, max_size=300))
+def test_latency_distribution_is_the_samples_in_rank_order(seconds: list[float]) -> None:
+    """Every point is a sample (nearest rank), the curve never falls, and it runs from the minimum to the
+    maximum: the chart's tail is what was measured, not an interpolation."""
+    points = distribution(seconds)
+    assert [q for q, _ in points] == list(DISTRIBUTION_QUANTILES)
+    values = [ms for _, ms in points]
+    assert values == sorted(values)
+    assert values[0] == min(seconds) * 1e3
+    assert values[-1] == max(seconds) * 1e3
+    assert all(any(ms == s * 1e3 for s in seconds) for ms in values)
+
+
+def test_chart_renders_a_png_of_the_open_loop_distributions(tmp_path: Path) -> None:
+    phase = {"target_rate": 500.0, "post_distribution_ms": distribution([0.002, 0.003, 0.05])}
+    phase["e2e_distribution_ms"] = distribution([0.004, 0.006, 0.08])
+    data = {
+        "started": "2026-12-07T00:00:00Z",
+        "options": {"n": 3},
+        "scenarios": [{"scenario": "ed25519-1vc", "open_loop": {"50%": phase, "80%": phase}}],
+    }
+    path = render(data, tmp_path / "chart.png")
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    del phase["post_distribution_ms"]
+    with pytest.raises(ValueError, match="no latency distribution"):
+        render(data, tmp_path / "old.png")
