@@ -156,6 +156,8 @@ class SoakResult:
     peak_rss_mib: float = 0.0
     cpu_per_verification_ms: float = 0.0
     second_half_growth_kib_per_1000: float = 0.0
+    warm: dict[str, float] | None = None  # the first sample with both bounded caches full: warm_point
+    growth_since_warm: float | None = None  # RSS at the end / RSS when warm - 1
 
 
 def _step(stats: StepStats) -> StepResult:
@@ -406,12 +408,33 @@ class Bench:
         result.rss_end_mib = _mib(self.service.rss_kib())
         result.peak_rss_mib = _mib(self.service.peak_rss_kib())
         result.cpu_per_verification_ms = cpu / done * 1e3
+        result.warm = warm_point(result.series, ttl=self.options.ttl)
+        if result.warm is not None:
+            result.growth_since_warm = result.series[-1]["rss_kib"] / result.warm["rss_kib"] - 1
         middle = next(p for p in result.series if p["verifications"] >= done / 2)
         last = result.series[-1]
         if last["verifications"] > middle["verifications"]:
             growth = (last["rss_kib"] - middle["rss_kib"]) / (last["verifications"] - middle["verifications"])
             result.second_half_growth_kib_per_1000 = round(growth * 1000, 1)
         return result
+
+
+# The service's holder DID cache (service/did/resolve.py, LocalDidResolver's default size).
+DID_CACHE_ENTRIES = 4096
+
+
+def warm_point(series: Sequence[dict[str, float]], *, ttl: float) -> dict[str, float] | None:
+    """The first soak sample after which the service's bounded memory can no longer grow by design.
+
+    Two structures grow at first and then stop: the holder DID cache (full after DID_CACHE_ENTRIES
+    verifications with a new holder each) and the replay guard (one entry per answered transaction, each
+    dropped two TTLs later, so it is at its steady size once 2 x TTL seconds have passed). None when the
+    soak ended before both: it was too short to tell warm-up from a leak.
+    """
+    for point in series:
+        if point["verifications"] >= DID_CACHE_ENTRIES and point["seconds"] >= 2 * ttl:
+            return point
+    return None
 
 
 def _floor_ms(floor: Floor) -> dict[str, float | int]:

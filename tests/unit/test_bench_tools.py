@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bench.chart import render
 from bench.layers import measure
 from bench.layers import render as render_layers
-from bench.runner import DISTRIBUTION_QUANTILES, distribution
+from bench.runner import DISTRIBUTION_QUANTILES, distribution, warm_point
 
 
 def test_layers_measures_every_step_on_verified_responses() -> None:
@@ -53,3 +53,18 @@ def test_chart_renders_a_png_of_the_open_loop_distributions(tmp_path: Path) -> N
     del phase["post_distribution_ms"]
     with pytest.raises(ValueError, match="no latency distribution"):
         render(data, tmp_path / "old.png")
+
+
+def test_warm_point_waits_for_the_did_cache_and_two_ttls() -> None:
+    """The soak compares RSS against the first sample with the DID cache full *and* 2 x TTL elapsed; a
+    soak that never gets there has no warm point (too short to tell warm-up from a leak)."""
+    series = [
+        {"verifications": 0.0, "seconds": 0.0, "rss_kib": 1.0},
+        {"verifications": 5000.0, "seconds": 50.0, "rss_kib": 2.0},  # cache full, replay guard still growing
+        {"verifications": 9000.0, "seconds": 121.0, "rss_kib": 3.0},
+        {"verifications": 13000.0, "seconds": 170.0, "rss_kib": 3.0},
+    ]
+    assert warm_point(series, ttl=60) == series[2]
+    assert warm_point(series, ttl=600) is None
+    early = [{"verifications": 3000.0, "seconds": 500.0, "rss_kib": 1.0}]  # long enough, cache not full
+    assert warm_point(early, ttl=60) is None
