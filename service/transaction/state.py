@@ -6,6 +6,8 @@ code, so every byte counts. The string forms the protocol uses are derived prope
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import msgspec
 
 from service.jose.encoding import b64url_encode
@@ -20,8 +22,12 @@ PROFILE_V1 = "v1"
 PROFILES = frozenset({PROFILE_DRAFT20, PROFILE_V1})
 
 
-class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=True):
-    """One presentation request, as sealed into the request/response URI handle."""
+class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=True, dict=True):
+    """One presentation request, as sealed into the request/response URI handle.
+
+    ``dict=True`` only gives the instance a ``__dict__`` for the cached string forms below (a response reads
+    ``id`` about ten times); it is not encoded, compared or hashed.
+    """
 
     version: int = STATE_VERSION
     id_bytes: bytes
@@ -55,17 +61,17 @@ class TransactionState(msgspec.Struct, frozen=True, array_like=True, kw_only=Tru
     redirect_uri: str | None = None
     """Same-device flow: where the wallet sends the user after posting; a ``response_code`` is added."""
 
-    @property
+    @cached_property
     def id(self) -> str:
         """Transaction id as shown to the backend and in verdicts."""
         return b64url_encode(self.id_bytes)
 
-    @property
+    @cached_property
     def nonce(self) -> str:
         """The request ``nonce`` (base64url: only the characters OpenID4VP 1.0 §5.2 allows)."""
         return b64url_encode(self.nonce_bytes)
 
-    @property
+    @cached_property
     def state(self) -> str:
         """The request ``state``."""
         return b64url_encode(self.state_bytes)
