@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,15 @@ from bench.layers import render as render_layers
 from bench.runner import DISTRIBUTION_QUANTILES, distribution, warm_point
 
 
+@pytest.fixture
+def structlog_restored() -> Iterator[None]:
+    """bench.profile_response quiets structlog globally (as a command should); later tests read logs."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("structlog_restored")
 def test_layers_measures_every_step_on_verified_responses() -> None:
     """bench.layers times create, request object and response at both layers; it stops (SystemExit) when
     an answer is not the honest path's or a response is not decided ``verified``."""
