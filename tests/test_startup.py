@@ -352,6 +352,36 @@ def test_entry_point_exits_2_on_configuration_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_served_process_freezes_its_start_up_heap(tmp_path: Path) -> None:
+    """`serve` moves the start-up objects out of the collector's reach before the server runs, so a full
+    collection no longer pauses the event loop for all of them (service/__main__.py). The child replaces
+    only the server (uvicorn.run) with a probe that reports what it found."""
+    script = (
+        "import gc, sys\n"
+        "import service.__main__ as entry\n"
+        "entry.uvicorn.run = lambda *args, **kwargs: print(gc.get_freeze_count())\n"
+        "sys.exit(entry.serve())\n"
+    )
+    env = _child_env(
+        VERIFIER_KEYRING_PATH=str(tmp_path / "var" / "keyring.json"),
+        VERIFIER_DEFINITIONS_DIR=str(DEFINITIONS),
+        VERIFIER_WEBHOOK_URL="http://127.0.0.1:9/hook",
+        VERIFIER_API_KEYS=API_KEY,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    frozen = int(result.stdout)
+    assert frozen > 10_000  # the app and its modules, not a handful of objects
+
+
 @pytest.fixture
 def openapi() -> dict[str, Any]:
     return json.loads(openapi_document())
