@@ -8,7 +8,6 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from bench.chart import render
 from bench.procs import REPO_ROOT, BenchError
@@ -87,11 +86,6 @@ def parse(argv: list[str] | None) -> tuple[Options, Path]:
     return options, args.out
 
 
-def _charts(data: dict[str, Any], targets: list[Path]) -> list[Path]:
-    """The latency chart beside each results file (bench/chart.py); the smoke run checks it renders."""
-    return [render(data, target) for target in targets]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run, write bench/results/<timestamp>.{json,md} (and latest.* unless smoke), print the report."""
     options, out = parse(argv)
@@ -148,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = write(out, stamp, data, text)
     if not options.smoke:
         paths += write(out, "latest", data, text)
-    paths += _charts(data, [path.with_suffix(".png") for path in paths if path.suffix == ".json"])
+    # The latency chart beside each results file (bench/chart.py); the smoke run checks that it renders.
+    paths += [render(data, path.with_suffix(".png")) for path in paths if path.suffix == ".json"]
     print(text)
     _log("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.runner import QUIET_CORES, ScenarioResult, SoakResult
+from service.did.resolve import DEFAULT_DID_CACHE_SIZE
 
 PACKAGES = (
     "litestar",
@@ -202,7 +203,7 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
             f"Growth over the second half: {soak.second_half_growth_kib_per_1000:.0f} KiB per 1000 "
             f"verifications. Expected and bounded: the replay guard keeps one entry per answered transaction "
             f"for two TTLs ({2 * data['options']['ttl']} s here), and the holder DID cache fills up to its "
-            "4096 entries (every response here has a new holder) before it stays flat.",
+            f"{DEFAULT_DID_CACHE_SIZE} entries (every response here has a new holder) before it stays flat.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -211,8 +212,9 @@ def _warm_line(soak: SoakResult, ttl: int) -> str:
     """Issue #7's memory criterion: RSS after the soak against RSS once warm (both bounded caches full)."""
     if soak.warm is None or soak.growth_since_warm is None:
         return (
-            f"Warm-up (4096 verifications and {2 * ttl} s: the DID cache full, the replay guard at its "
-            "steady size) was not reached: soak longer (or with a shorter --ttl) to compare RSS against it."
+            f"Warm-up ({DEFAULT_DID_CACHE_SIZE} verifications and {2 * ttl} s: the DID cache full, the "
+            "replay guard at its steady size) was not reached: soak longer (or with a shorter --ttl) to "
+            "compare RSS against it."
         )
     return (
         f"RSS once warm (after {soak.warm['verifications']:.0f} verifications, {soak.warm['seconds']:.0f} s: "

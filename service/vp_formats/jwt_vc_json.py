@@ -6,12 +6,12 @@ and the issuer keys arrive resolved.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from service.clock import UTC_SECONDS_FORMAT, format_utc
 from service.did.resolve import select_verification_method
 from service.errors import CredentialInvalid, HolderBindingFailed, MalformedKey, PresentationInvalid
 from service.id_token import Holder, check_audience, check_nonce, check_time_claims
@@ -311,11 +311,11 @@ def _xsd_datetime(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
     if type(value) is int and _XSD_FIRST <= value <= _XSD_LAST:
-        # Whole seconds (every NumericDate we see) by gmtime: what datetime writes, at a third of its cost.
-        # Floats stay with datetime, which rounds their microseconds (gmtime would truncate them).
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+        # Whole seconds, every NumericDate we see. Floats stay with datetime, which rounds their
+        # microseconds (gmtime would truncate them).
+        return format_utc(value)
     try:
-        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(value, tz=UTC).strftime(UTC_SECONDS_FORMAT)
     except (ValueError, OverflowError, OSError):
         # Beyond year 9999: no xsd:dateTime to show; the NumericDate itself was already checked.
         return value

@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl, quote
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from service.clock import format_utc
 from service.did.resolve import did_method
 from service.errors import DidResolutionFailed, MalformedResponse
 from service.form import parse_form
-from service.http.backend_routes import _rfc3339
 from service.jose.encoding import b64url_decode, b64url_encode
 from service.presentation_exchange.filters import FieldFilter, compile_filter
 from service.strict_json import (
@@ -331,6 +331,6 @@ class TestRfc3339FastPath:
     @MANY
     @given(st.integers(min_value=0, max_value=253_402_300_799))  # 1970 .. 9999-12-31T23:59:59Z
     def test_formats_as_datetime(self, timestamp: int) -> None:
-        """Creation's expires_at is written as datetime wrote it."""
+        """Creation's expires_at (and the VCDM view's dates) are written as datetime wrote them."""
         expected = datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert _rfc3339(timestamp) == expected
+        assert format_utc(timestamp) == expected
