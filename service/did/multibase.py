@@ -14,7 +14,10 @@ from service.errors import DidResolutionFailed
 __all__ = ["base58btc_decode", "base58btc_encode", "varint_decode", "varint_encode"]
 
 _ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_DIGITS: Final = {char: index for index, char in enumerate(_ALPHABET)}
+# Each alphabet character to its digit value in one C pass (str.translate); every other ASCII character to
+# 58, which no digit has, and anything beyond ASCII is left as it is: two C tests refuse them all.
+_INVALID: Final = chr(58)
+_DIGITS: Final = dict.fromkeys(range(128), 58) | {ord(char): index for index, char in enumerate(_ALPHABET)}
 _MAX_VARINT_BYTES: Final = 9  # multiformats unsigned-varint: values below 2**63
 
 
@@ -31,11 +34,11 @@ def base58btc_encode(data: bytes) -> str:
 
 def base58btc_decode(text: str) -> bytes:
     """Decode Bitcoin base58; any character outside the alphabet is refused (did.invalid)."""
+    digits = text.translate(_DIGITS)
+    if not digits.isascii() or _INVALID in digits:
+        raise DidResolutionFailed("did.invalid", "Value is not base58btc")
     value = 0
-    for char in text:
-        digit = _DIGITS.get(char)
-        if digit is None:
-            raise DidResolutionFailed("did.invalid", "Value is not base58btc")
+    for digit in digits.encode("ascii"):
         value = value * 58 + digit
     zeros = len(text) - len(text.lstrip("1"))
     return b"\x00" * zeros + value.to_bytes((value.bit_length() + 7) // 8, "big")

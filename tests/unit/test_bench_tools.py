@@ -12,9 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.chart import render
+from bench.instructions import answer_all, drive, parse_total
 from bench.layers import measure
 from bench.layers import render as render_layers
+from bench.profile_response import prepare
 from bench.runner import DISTRIBUTION_QUANTILES, distribution, warm_point
+from service.errors import TransactionError
 
 
 @pytest.fixture
@@ -35,6 +38,42 @@ def test_layers_measures_every_step_on_verified_responses() -> None:
         assert layers["use case"] > 0
         assert layers["ASGI app"] > 0
     assert "| **flow** |" in render_layers(results)
+
+
+@pytest.mark.usefixtures("structlog_restored")
+def test_instruction_counter_answers_every_response_without_a_loop() -> None:
+    """bench.instructions drives each response to its end with no event loop (what callgrind counts)."""
+    verifier, jobs = prepare(3, "draft")
+    assert answer_all(verifier, jobs) == 3
+    with pytest.raises(TransactionError, match="replayed"):
+        answer_all(verifier, jobs[:1])  # a refused response stops the count instead of being counted
+
+
+def test_instruction_counter_stops_on_an_answer_off_the_honest_path() -> None:
+    class Redirecting:
+        async def respond(self, handle: str, body: bytes) -> dict[str, str]:
+            return {"redirect_uri": "https://wallet.example/done"}
+
+    with pytest.raises(SystemExit, match="not answered"):
+        answer_all(Redirecting(), [("handle", b"body")])
+
+
+def test_instruction_counter_refuses_a_response_that_waits() -> None:
+    async def waits() -> None:
+        await asyncio.sleep(0)
+
+    async def finishes() -> int:
+        return 7
+
+    assert drive(finishes()) == 7
+    with pytest.raises(SystemExit, match="waited on I/O"):
+        drive(waits())
+
+
+def test_instruction_total_is_read_from_callgrind_output() -> None:
+    assert parse_total("events: Ir\nsummary: 251341627\ntotals: 251341627\n") == 251341627
+    with pytest.raises(SystemExit, match="no summary"):
+        parse_total("events: Ir\n")
 
 
 @settings(max_examples=200)
