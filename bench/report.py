@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.backends.openssl import backend as openssl_backend
+
 from bench.runner import QUIET_CORES, ScenarioResult, SoakResult
 from service.did.resolve import DEFAULT_DID_CACHE_SIZE
 
@@ -33,6 +35,13 @@ def _cpuinfo(key: str) -> str | None:
         if name.strip() == key:
             return value.strip()
     return None
+
+
+def _cpu_id() -> str | None:
+    parts = [(label, _cpuinfo(key)) for label, key in (("family", "cpu family"), ("model", "model"))]
+    parts.append(("stepping", _cpuinfo("stepping")))
+    known = [f"{label} {value}" for label, value in parts if value is not None]
+    return ", ".join(known) or None
 
 
 def service_revision() -> str:
@@ -70,6 +79,11 @@ def machine(service_core: int | None, driver_core: int | None) -> dict[str, Any]
             versions[name] = None
     return {
         "cpu_model": _cpuinfo("model name"),
+        # A virtual machine's model name can be as vague as "AMD EPYC": family, model and stepping tell the
+        # CPU generation, which moves the floor: on hosts both called "AMD EPYC", OpenSSL's Ed25519 verify
+        # took 44 % longer one day than the day before, libsodium's and the service's flow only ~15 %.
+        "cpu_id": _cpu_id(),
+        "openssl": openssl_backend.openssl_version_text(),
         "cores": os.cpu_count(),
         "virtualized": "hypervisor" in flags,
         "memory_gib": round(mem_kib / 1024 / 1024, 1),
@@ -90,6 +104,10 @@ def _pct(share: float) -> str:
     return f"{share * 100:.0f} %"
 
 
+def _cpu_id_text(m: dict[str, Any]) -> str:
+    return f" ({m['cpu_id']})" if m.get("cpu_id") else ""
+
+
 def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakResult | None) -> str:
     """The report: machine, command, the table, then the details behind it."""
     m = data["machine"]
@@ -104,12 +122,14 @@ def markdown(data: dict[str, Any], scenarios: list[ScenarioResult], soak: SoakRe
     lines = [
         f"# Verifier benchmark — {data['started']}",
         "",
-        f"- **Machine:** {m['cpu_model']}, {m['cores']} cores{vm}, {m['memory_gib']} GiB; {m['python']}; "
-        f"Linux {m['kernel']}",
+        f"- **Machine:** {m['cpu_model']}{_cpu_id_text(m)}, {m['cores']} cores{vm}, {m['memory_gib']} GiB; "
+        f"{m['python']}; Linux {m['kernel']}",
         "- **Service:** `python -m service` as shipped (one uvicorn worker, uvloop + httptools), code at "
         f"{data['revision']}; "
         f"{pinning}",
-        "- **Packages:** " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
+        "- **Packages:** "
+        + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+        + (f" ({m['openssl']})" if m.get("openssl") else ""),
         f"- **Command:** `{data['command']}` ({data['duration_s']:.0f} s){smoke}",
         f"- **Per scenario:** {data['options']['n']} responses per measured phase; "
         f"sweep K = {', '.join(map(str, data['options']['sweep']))} with {data['options']['sweep_n']} each; "
