@@ -38,9 +38,8 @@ def _cpuinfo(key: str) -> str | None:
 
 
 def _cpu_id() -> str | None:
-    parts = [(label, _cpuinfo(key)) for label, key in (("family", "cpu family"), ("model", "model"))]
-    parts.append(("stepping", _cpuinfo("stepping")))
-    known = [f"{label} {value}" for label, value in parts if value is not None]
+    fields = (("family", "cpu family"), ("model", "model"), ("stepping", "stepping"))
+    known = [f"{label} {value}" for label, key in fields if (value := _cpuinfo(key)) is not None]
     return ", ".join(known) or None
 
 
