@@ -17,6 +17,7 @@ synchronous, and one that would wait stops the run.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -43,22 +44,23 @@ def drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
     raise SystemExit("bench.instructions: a response waited on I/O; count with the in-memory stores")
 
 
+def answer(verifier: Any, job: Job) -> int:
+    """One response, answered as the honest path is (else the run stops): 1."""
+    if drive(verifier.respond(*job)) != {}:
+        raise SystemExit("bench.instructions: a response was not answered as the honest path is")
+    return 1
+
+
 def answer_all(verifier: Any, jobs: list[Job]) -> int:
     """Answer every job inside ``map()`` (the only code callgrind counts); how many were verified."""
-
-    def answer(job: Job) -> int:
-        if drive(verifier.respond(*job)) != {}:
-            raise SystemExit("bench.instructions: a response was not answered as the honest path is")
-        return 1
-
-    return sum(map(answer, jobs))
+    return sum(map(answer, itertools.repeat(verifier), jobs))
 
 
 def child(count: int, protocol: str) -> int:
     """The counted process: prepare, warm up outside ``map()``, then answer ``count`` responses in it."""
     verifier, jobs = prepare(count + _WARM, protocol)
     for job in jobs[:_WARM]:
-        drive(verifier.respond(*job))
+        answer(verifier, job)
     answered = answer_all(verifier, jobs[_WARM:])
     print(f"answered {answered}")
     return 0
